@@ -1,0 +1,75 @@
+"""Glue computed values into the book's prose.
+
+In the book, :func:`glue` stores a value under a name with myst-nb, and the prose shows it with
+``{glue:text}`name```. Outside a book build where myst-nb is not installed (Colab, a plain Jupyter),
+:func:`glue` does nothing, so the chapters run anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:  # myst-nb is part of the book's tooling, not of the helpers' run-time dependencies.
+    from myst_nb import glue as _myst_glue
+except ImportError:  # pragma: no cover - exercised only where myst-nb is absent
+    _myst_glue = None
+
+
+class Formatted:
+    """A value shown with a format spec: its ``repr`` is the formatted text, so the glued text is clean."""
+
+    def __init__(self, value: Any, fmt: str) -> None:
+        self.value = value
+        self.fmt = fmt
+
+    def __repr__(self) -> str:
+        return format(self.value, self.fmt)
+
+
+def glue(name: str, value: Any, fmt: str | None = None) -> Any:
+    """Store ``value`` for the prose under ``name`` (without displaying it) and return ``value``.
+
+    Args:
+        name: the glue key, ``snake_case`` and unique within the chapter.
+        value: a number, a string, or a figure.
+        fmt: an optional format spec applied to numbers for the text, e.g. ``","`` gives ``903,400`` and
+            ``".1f"`` gives ``12.6``.
+    """
+    if not name.isidentifier():
+        raise ValueError(f"name={name!r}: glue names must be snake_case identifiers")
+    shown = Formatted(value, fmt) if fmt is not None else value
+    if _myst_glue is not None:
+        _myst_glue(name, shown, display=False)
+    return value
+
+
+def setup_cell_source(repository_url: str, branch: str = "main") -> str:
+    """The source of every chapter's first cell.
+
+    In Colab only, it installs these helpers and the pinned packages from ``repository_url``; everywhere, it
+    imports TensorFlow without its C++ start-up notices (:mod:`cnn_helpers.runtime`).
+    ``tools/colab_cell.py`` writes it into the chapters from ``_config.yml``'s ``repository`` section, and a
+    test checks that every chapter's first cell is exactly this text.
+    """
+    url = repository_url.rstrip("/")
+    if not url.startswith("https://"):
+        raise ValueError(f"repository_url={repository_url!r}: must be an https:// URL")
+    if not branch or any(c.isspace() for c in branch):
+        raise ValueError(f"branch={branch!r}: must be a non-empty name without spaces")
+    return (
+        "# Set-up. In Google Colab only: install the course's helpers and pinned packages.\n"
+        "import subprocess\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        "    subprocess.run(\n"
+        '        [sys.executable, "-m", "pip", "install", "--quiet",\n'
+        f'         "cnn-helpers[pinned] @ git+{url}@{branch}"],\n'
+        "        check=True,\n"
+        "    )\n"
+        "\n"
+        "# Everywhere: load TensorFlow without its C++ start-up notices.\n"
+        "from cnn_helpers import runtime\n"
+        "\n"
+        "runtime.import_tensorflow_quietly();"
+    )

@@ -1,0 +1,318 @@
+"""Memory arithmetic for CNNs: output sizes, parameters, activations, and a measurement to check them.
+
+Units: every ``*_bytes`` value is an integer number of bytes. Prose uses MB = 10**6 bytes.
+
+The estimates are *lower bounds* for a chain of layers (a ``keras.Sequential`` model, or a functional model
+whose layers form a single line): they count the numbers a framework cannot avoid storing, not the
+framework's own workspaces, caches and allocator slack. :func:`measure_peak` measures the real thing in a
+fresh process so that the two can be compared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+#: Extra per-parameter slots that common optimizers keep (momentum vectors, second moments, ...).
+OPTIMIZER_SLOTS: dict[str, int] = {
+    "sgd": 0,
+    "momentum": 1,
+    "nesterov": 1,
+    "rmsprop": 1,
+    "adagrad": 1,
+    "adam": 2,
+    "adamw": 2,
+    "nadam": 2,
+}
+
+PADDINGS = ("valid", "same")
+
+
+def _positive_int(value: Any, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{argument}={value!r}: must be a positive integer")
+    return value
+
+
+def conv_output_size(n: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> int:
+    """Output length along one dimension of a convolution or pooling layer, as Keras computes it.
+
+    ``"same"`` gives ``ceil(n / stride)`` whatever the kernel; ``"valid"`` gives
+    ``floor((n - dilation*(kernel-1) - 1) / stride) + 1``.
+
+    Raises:
+        ValueError: for a non-positive size, an unknown padding, or a ``"valid"`` kernel wider than ``n``.
+    """
+    _positive_int(n, "n")
+    _positive_int(kernel, "kernel")
+    _positive_int(stride, "stride")
+    _positive_int(dilation, "dilation")
+    if padding not in PADDINGS:
+        raise ValueError(f"padding={padding!r}: must be one of {PADDINGS}")
+    if padding == "same":
+        return math.ceil(n / stride)
+    span = dilation * (kernel - 1) + 1
+    if span > n:
+        raise ValueError(f"kernel={kernel!r} (dilation {dilation}) spans {span} > n={n}: 'valid' output empty")
+    return (n - span) // stride + 1
+
+
+@dataclass(frozen=True)
+class LayerMemory:
+    """One layer's row in a :class:`MemoryEstimate` (bytes are for the whole batch)."""
+
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    params: int
+    activation_bytes: int
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Lower-bound memory of a chain model. All ``*_bytes`` are integers in bytes."""
+
+    batch_size: int
+    dtype_bytes: int
+    input_shape: tuple[int, ...]
+    total_params: int
+    params_bytes: int
+    input_bytes: int
+    activation_bytes: int
+    inference_peak_bytes: int
+    training_bytes: int
+    layers: tuple[LayerMemory, ...]
+
+    @property
+    def activations_all_bytes(self) -> int:
+        """Parameters + input + every activation: inference memory if nothing were freed."""
+        return self.params_bytes + self.input_bytes + self.activation_bytes
+
+    def optimizer_bytes(self, optimizer: str) -> int:
+        """Bytes of optimizer state: ``OPTIMIZER_SLOTS[optimizer]`` copies of the parameters."""
+        key = optimizer.lower()
+        if key not in OPTIMIZER_SLOTS:
+            raise ValueError(f"optimizer={optimizer!r}: must be one of {sorted(OPTIMIZER_SLOTS)}")
+        return OPTIMIZER_SLOTS[key] * self.params_bytes
+
+    def training_bytes_with(self, optimizer: str) -> int:
+        """:attr:`training_bytes` plus the optimizer's state."""
+        return self.training_bytes + self.optimizer_bytes(optimizer)
+
+    def rows(self) -> list[tuple[str, str, str, int, int]]:
+        """The per-layer table as plain rows: (name, kind, output shape, params, activation bytes)."""
+        return [
+            (row.name, row.kind, " × ".join(map(str, row.output_shape)), row.params, row.activation_bytes)
+            for row in self.layers
+        ]
+
+    def _table(self) -> tuple[list[str], list[list[str]]]:
+        header = ["layer", "type", "output shape (per image)", "params", "activations (bytes)"]
+        body = [[n, k, s, f"{p:,}", f"{a:,}"] for n, k, s, p, a in self.rows()]
+        body.append(["total", "", "", f"{self.total_params:,}", f"{self.activation_bytes:,}"])
+        return header, body
+
+    def __str__(self) -> str:
+        header, body = self._table()
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+        lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                 for r in [header, *body]]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines) + f"\n(batch size {self.batch_size}, {self.dtype_bytes} bytes per number)"
+
+    def _repr_html_(self) -> str:
+        header, body = self._table()
+        head = "".join(f"<th>{h}</th>" for h in header)
+        rows = "".join(
+            "<tr>" + "".join(f'<td style="text-align:{"left" if i < 3 else "right"}">{c}</td>'
+                             for i, c in enumerate(r)) + "</tr>"
+            for r in body
+        )
+        caption = f"batch size {self.batch_size}, {self.dtype_bytes} bytes per number"
+        return f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _elements(shape: tuple[Any, ...], where: str) -> int:
+    dims = tuple(shape)
+    if any(d is None for d in dims):
+        raise ValueError(f"model: {where} has an unknown dimension {dims}; build it with a fixed input shape")
+    return math.prod(int(d) for d in dims)
+
+
+def _chain_layers(model: Any) -> list[Any]:
+    """The model's layers in order, checked to form a single chain from the input to the output."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}")
+    if not model.built or not getattr(model, "inputs", None):
+        raise ValueError(
+            "model: it is not built; give it a keras.Input (or call model.build(input_shape)) first"
+        )
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError("model: only single-input, single-output chains are supported")
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not layers:
+        raise ValueError("model: it has no layers besides its input")
+    previous = model.inputs[0]
+    for layer in layers:
+        try:
+            layer_input, layer_output = layer.input, layer.output
+        except (AttributeError, ValueError) as err:
+            raise ValueError(f"model: layer {layer.name!r} is not connected in a single chain") from err
+        if layer_input is not previous or isinstance(layer_output, (list, tuple, dict)):
+            raise ValueError(
+                f"model: layer {layer.name!r} does not take the previous layer's output; "
+                "estimate() supports chains of layers only (no branches, merges or shared layers)"
+            )
+        previous = layer_output
+    if previous is not model.outputs[0]:
+        raise ValueError("model: the last layer's output is not the model's output; not a single chain")
+    return layers
+
+
+def estimate(model: Any, batch_size: int = 1, dtype_bytes: int = 4) -> MemoryEstimate:
+    """Lower-bound memory of a built Keras chain model.
+
+    Every layer's output tensor counts once as an activation (a nested model counts as one layer).
+
+    Args:
+        model: a built ``keras.Sequential`` or a functional model whose layers form one chain.
+        batch_size: images per batch.
+        dtype_bytes: bytes per number: 4 for float32, 2 for float16/bfloat16.
+
+    Returns:
+        A :class:`MemoryEstimate` with, in bytes:
+        ``params_bytes`` (params × dtype_bytes), ``input_bytes`` (batch × input elements × dtype_bytes),
+        ``activation_bytes`` (batch × all layer output elements × dtype_bytes),
+        ``inference_peak_bytes`` (params_bytes + batch × max over layers of its input + output elements ×
+        dtype_bytes: each layer's input is freed once its output exists), and ``training_bytes``
+        (input_bytes + activation_bytes + 2 × params_bytes: every activation kept for backprop, and one
+        gradient per parameter). Optimizer state comes on top: :meth:`MemoryEstimate.training_bytes_with`.
+
+    Raises:
+        ValueError: if ``model`` is not a built chain, or ``batch_size`` / ``dtype_bytes`` is not positive.
+    """
+    _positive_int(batch_size, "batch_size")
+    _positive_int(dtype_bytes, "dtype_bytes")
+    layers = _chain_layers(model)
+
+    input_shape = tuple(model.inputs[0].shape[1:])
+    input_elements = _elements(input_shape, "the input")
+    rows: list[LayerMemory] = []
+    largest_pair = 0
+    previous_elements = input_elements
+    for layer in layers:
+        shape = tuple(layer.output.shape[1:])
+        elements = _elements(shape, f"layer {layer.name!r}")
+        largest_pair = max(largest_pair, previous_elements + elements)
+        rows.append(
+            LayerMemory(
+                name=layer.name,
+                kind=type(layer).__name__,
+                output_shape=tuple(int(d) for d in shape),
+                params=int(layer.count_params()),
+                activation_bytes=batch_size * elements * dtype_bytes,
+            )
+        )
+        previous_elements = elements
+
+    total_params = int(model.count_params())
+    params_bytes = total_params * dtype_bytes
+    input_bytes = batch_size * input_elements * dtype_bytes
+    activation_bytes = sum(row.activation_bytes for row in rows)
+    return MemoryEstimate(
+        batch_size=batch_size,
+        dtype_bytes=dtype_bytes,
+        input_shape=tuple(int(d) for d in input_shape),
+        total_params=total_params,
+        params_bytes=params_bytes,
+        input_bytes=input_bytes,
+        activation_bytes=activation_bytes,
+        inference_peak_bytes=params_bytes + batch_size * largest_pair * dtype_bytes,
+        training_bytes=input_bytes + activation_bytes + 2 * params_bytes,
+        layers=tuple(rows),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Measurement
+
+
+@dataclass(frozen=True)
+class PeakMeasurement:
+    """Peak memory of one forward pass or one training step, measured in a fresh process (bytes)."""
+
+    mode: str
+    batch_size: int
+    device: str
+    baseline_bytes: int
+    peak_bytes: int
+    seconds: float
+
+    @property
+    def delta_bytes(self) -> int:
+        """What the step itself added on top of what was resident before it (weights, data, runtime)."""
+        return self.peak_bytes - self.baseline_bytes
+
+
+MODES = ("predict", "train")
+
+
+def measure_peak(
+    builder: str,
+    mode: str,
+    batch_size: int,
+    optimizer: str = "sgd",
+    timeout_s: float = 600.0,
+) -> PeakMeasurement:
+    """Measure the peak memory of one step of a model in a fresh Python process.
+
+    The child process builds the model with ``builder`` (an import path ``"package.module:function"``
+    returning a built Keras model), makes an all-zeros float32 batch, runs the step once to warm up (kernels,
+    optimizer slots), returns freed memory to the operating system, then runs it again and reports:
+
+    * on CPU, the peak resident set size (Linux ``VmHWM``, reset just before the step) and the resident
+      size just before it, with oneDNN's caching CPU kernels switched off (``TF_ENABLE_ONEDNN_OPTS=0``) so
+      that freed buffers leave the process;
+    * on a GPU, ``tf.config.experimental.get_memory_info``'s ``peak`` and ``current``, reset the same way.
+
+    The step runs eagerly: ``model(x, training=False)`` for ``"predict"``; for ``"train"``, a
+    ``tf.GradientTape`` forward and backward pass with a mean-squared loss and one ``optimizer`` update.
+
+    Raises:
+        ValueError: for an unknown ``mode`` or a non-positive ``batch_size``.
+        RuntimeError: if the child process fails (its error output is included).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: must be one of {MODES}")
+    _positive_int(batch_size, "batch_size")
+    if ":" not in builder:
+        raise ValueError(f"builder={builder!r}: must look like 'package.module:function'")
+    request = {"builder": builder, "mode": mode, "batch_size": batch_size, "optimizer": optimizer}
+    env = dict(os.environ)
+    # Fixed glibc thresholds: large buffers are mmap-ed and handed back to the OS when freed, so the
+    # resident size follows what is really alive instead of what the allocator keeps cached.
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
+    env.setdefault("MALLOC_TRIM_THRESHOLD_", "65536")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN's custom CPU ops keep freed buffers cached in the process, so after a warm-up step the
+    # resident size no longer shows a step's peak. TensorFlow's own kernels free as they go.
+    env["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    done = subprocess.run(
+        [sys.executable, "-m", "cnn_helpers._memprobe", json.dumps(request)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout_s,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"memory probe failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return PeakMeasurement(**result)
