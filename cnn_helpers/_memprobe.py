@@ -28,10 +28,9 @@ def _release_freed_memory() -> None:
 
 
 def main(request: dict) -> dict:
+    import keras
     import numpy as np
     import tensorflow as tf
-
-    import keras
 
     keras.utils.set_random_seed(0)
     module_name, function_name = request["builder"].split(":")

@@ -15,29 +15,18 @@ except ImportError:  # pragma: no cover - exercised only where myst-nb is absent
     _myst_glue = None
 
 
-class Formatted:
-    """A value shown with a format spec: its ``repr`` is the formatted text, so the glued text is clean."""
-
-    def __init__(self, value: Any, fmt: str) -> None:
-        self.value = value
-        self.fmt = fmt
-
-    def __repr__(self) -> str:
-        return format(self.value, self.fmt)
-
-
 def glue(name: str, value: Any, fmt: str | None = None) -> Any:
     """Store ``value`` for the prose under ``name`` (without displaying it) and return ``value``.
 
     Args:
         name: the glue key, ``snake_case`` and unique within the chapter.
         value: a number, a string, or a figure.
-        fmt: an optional format spec applied to numbers for the text, e.g. ``","`` gives ``903,400`` and
-            ``".1f"`` gives ``12.6``.
+        fmt: an optional format spec; the text glued is then ``format(value, fmt)``, e.g. ``","`` gives
+            ``903,400`` and ``".1f"`` gives ``12.6``.
     """
     if not name.isidentifier():
         raise ValueError(f"name={name!r}: glue names must be snake_case identifiers")
-    shown = Formatted(value, fmt) if fmt is not None else value
+    shown = format(value, fmt) if fmt is not None else value
     if _myst_glue is not None:
         _myst_glue(name, shown, display=False)
     return value
@@ -71,5 +60,5 @@ def setup_cell_source(repository_url: str, branch: str = "main") -> str:
         "# Everywhere: load TensorFlow without its C++ start-up notices.\n"
         "from cnn_helpers import runtime\n"
         "\n"
-        "runtime.import_tensorflow_quietly();"
+        "runtime.import_tensorflow_quietly()"
     )

@@ -11,23 +11,22 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from types import ModuleType
 
 
-def import_tensorflow_quietly() -> ModuleType:
-    """Import ``tensorflow`` and ``keras`` with file descriptor 2 silenced; return ``tensorflow``.
+def import_tensorflow_quietly() -> None:
+    """Import ``tensorflow`` and ``keras`` with file descriptor 2 silenced (a no-op once imported).
 
     If the import fails, what TensorFlow wrote is printed to ``sys.stderr`` and the error is raised.
     """
     if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
             import keras  # noqa: F401  (imports tensorflow as its backend)
-            import tensorflow
+            import tensorflow  # noqa: F401
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
@@ -36,4 +35,3 @@ def import_tensorflow_quietly() -> ModuleType:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
-    return tensorflow
