@@ -22,7 +22,7 @@ book: $(STAMP)
 
 ## test: unit tests of cnn_helpers, then nbval re-executes every chapter in the smoke profile
 test: $(STAMP)
-	CNN_COURSE_PROFILE=smoke TF_CPP_MIN_LOG_LEVEL=3 MPLBACKEND=Agg $(BIN)/python -m pytest tests chapters \
+	CNN_COURSE_PROFILE=smoke TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest tests chapters \
 	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	    --nbval-cell-timeout 900 -p no:cacheprovider
 
@@ -40,7 +40,7 @@ clean:
 CHAPTERS ?= $(wildcard chapters/*.md)
 outputs: $(STAMP)
 	for md in $(CHAPTERS); do \
-	    CNN_COURSE_PROFILE=full TF_CPP_MIN_LOG_LEVEL=3 MPLBACKEND=Agg \
+	    CNN_COURSE_PROFILE=full TF_CPP_MIN_LOG_LEVEL=3 \
 	        $(BIN)/jupytext --to ipynb --update-metadata '{"jupytext": {"formats": "ipynb,md:myst"}}' \
 	        --execute "$$md" || exit 1; \
 	done
