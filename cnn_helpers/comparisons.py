@@ -1,0 +1,167 @@
+"""Compare convolutions with dense layers (chapter 1), and max pooling with strided convolutions (chapter 4).
+
+Everything here is plain NumPy arithmetic, except :func:`time_call`, which times any callable. Images and
+feature maps are arrays shaped ``(batch, height, width, channels)`` (channels last, as in Keras); shifts are
+in pixels; counts of operations are multiply–adds or comparisons, never bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def _check_4d(name: str, array: np.ndarray) -> None:
+    if array.ndim != 4:
+        raise ValueError(f"{name}: expected (batch, height, width, channels), got shape {array.shape}")
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name}={value!r}: must be a positive integer")
+
+
+def dense_params(inputs: int, units: int, use_bias: bool = True) -> int:
+    """Parameters of a ``Dense(units)`` layer on ``inputs`` numbers: one weight per connection, plus biases."""
+    _check_positive(inputs=inputs, units=units)
+    return inputs * units + (units if use_bias else 0)
+
+
+def conv_params(kernel: int, channels_in: int, filters: int, use_bias: bool = True) -> int:
+    """Parameters of a ``Conv2D(filters, kernel)`` layer: k·k·C_in weights per filter, plus one bias each.
+
+    The count does not depend on the image size: the weights are shared by every position.
+    """
+    _check_positive(kernel=kernel, channels_in=channels_in, filters=filters)
+    return kernel * kernel * channels_in * filters + (filters if use_bias else 0)
+
+
+def conv_macs(out_height: int, out_width: int, kernel: int, channels_in: int, filters: int) -> int:
+    """Multiply–adds of one image through a convolution: one k·k·C_in dot product per output value."""
+    _check_positive(out_height=out_height, out_width=out_width, kernel=kernel, channels_in=channels_in,
+                    filters=filters)
+    return out_height * out_width * filters * kernel * kernel * channels_in
+
+
+def max_pool_comparisons(out_height: int, out_width: int, pool: int, channels: int) -> int:
+    """Comparisons of one image through a ``pool × pool`` max pooling: pool² − 1 per output value."""
+    _check_positive(out_height=out_height, out_width=out_width, pool=pool, channels=channels)
+    return out_height * out_width * channels * (pool * pool - 1)
+
+
+def shift_images(images: np.ndarray, dy: int, dx: int, fill: float = 0.0) -> np.ndarray:
+    """Translate a batch of images by ``dy`` pixels down and ``dx`` pixels right, filling with ``fill``.
+
+    Unlike ``np.roll``, nothing wraps around: what leaves the frame is lost, what enters it is ``fill``.
+
+    Args:
+        images: array shaped ``(batch, height, width, channels)``.
+        dy: rows to move down (negative: up).
+        dx: columns to move right (negative: left).
+        fill: the value of the pixels that enter the frame.
+    """
+    images = np.asarray(images)
+    _check_4d("images", images)
+    height, width = images.shape[1:3]
+    if abs(dy) >= height or abs(dx) >= width:
+        raise ValueError(f"dy={dy}, dx={dx}: a shift must be smaller than the image ({height} × {width})")
+    out = np.full_like(images, fill)
+    src_y = slice(max(0, -dy), height - max(0, dy))
+    dst_y = slice(max(0, dy), height - max(0, -dy))
+    src_x = slice(max(0, -dx), width - max(0, dx))
+    dst_x = slice(max(0, dx), width - max(0, -dx))
+    out[:, dst_y, dst_x, :] = images[:, src_y, src_x, :]
+    return out
+
+
+def random_shifts(images: np.ndarray, distance: int, seed: int = 0) -> np.ndarray:
+    """Shift each image by ``distance`` pixels in one of 8 directions (up, down-right, ...), chosen at random.
+
+    Diagonal moves go ``distance`` pixels along both axes. The same ``seed`` gives the same directions.
+    """
+    images = np.asarray(images)
+    _check_4d("images", images)
+    if distance < 0:
+        raise ValueError(f"distance={distance!r}: must be >= 0")
+    directions = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    choice = np.random.default_rng(seed).integers(len(directions), size=len(images))
+    out = np.empty_like(images)
+    for i, (dy, dx) in enumerate(directions):
+        idx = np.flatnonzero(choice == i)
+        if idx.size:
+            out[idx] = shift_images(images[idx], dy * distance, dx * distance)
+    return out
+
+
+def relative_change(reference: np.ndarray, other: np.ndarray) -> float:
+    """‖other − reference‖ / ‖reference‖ (Frobenius norms over the whole array): 0 means unchanged."""
+    reference = np.asarray(reference, dtype=np.float64)
+    other = np.asarray(other, dtype=np.float64)
+    if reference.shape != other.shape:
+        raise ValueError(f"other: shape {other.shape} differs from reference's {reference.shape}")
+    norm = np.linalg.norm(reference)
+    if norm == 0:
+        raise ValueError("reference: is all zeros, a relative change is undefined")
+    return float(np.linalg.norm(other - reference) / norm)
+
+
+def interior(array: np.ndarray, margin: int) -> np.ndarray:
+    """Drop ``margin`` pixels on each side of a ``(batch, height, width, channels)`` array."""
+    array = np.asarray(array)
+    _check_4d("array", array)
+    if margin < 0 or 2 * margin >= min(array.shape[1:3]):
+        raise ValueError(f"margin={margin!r}: must be >= 0 and leave some pixels of {array.shape[1:3]}")
+    if margin == 0:
+        return array
+    return array[:, margin:-margin, margin:-margin, :]
+
+
+def equivariance_error(
+    layer: Callable[[np.ndarray], Any], images: np.ndarray, dy: int, dx: int, margin: int
+) -> float:
+    """Largest |layer(shift(x)) − shift(layer(x))| away from the borders, for a stride-1 layer.
+
+    A layer is translation-equivariant when shifting its input shifts its output the same way; the result is
+    then 0 up to float rounding. Only the interior (``margin`` pixels in from each side) is compared, because
+    what enters the frame at the edge (zeros in the input) need not map to zeros in the output.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    out = np.asarray(layer(images))
+    out_of_shifted = np.asarray(layer(shift_images(images, dy, dx)))
+    if out.shape[1:3] != images.shape[1:3]:
+        raise ValueError(f"layer: output size {out.shape[1:3]} differs from the input's; use stride 1, 'same'")
+    shifted_out = shift_images(out, dy, dx)
+    return float(np.max(np.abs(interior(out_of_shifted, margin) - interior(shifted_out, margin))))
+
+
+def shift_sensitivity(
+    layer: Callable[[np.ndarray], Any], images: np.ndarray, shifts: list[tuple[int, int]]
+) -> list[float]:
+    """For each ``(dy, dx)`` in ``shifts``: the relative change of ``layer``'s output when its input shifts.
+
+    0 means the output did not change at all (invariance); about 1.4 is what two unrelated outputs of the same
+    size and energy give. Outputs are compared position by position, without re-aligning them.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    _check_4d("images", images)
+    reference = np.asarray(layer(images))
+    return [relative_change(reference, np.asarray(layer(shift_images(images, dy, dx)))) for dy, dx in shifts]
+
+
+def time_call(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` calls that are not timed."""
+    _check_positive(repeats=repeats)
+    if warmup < 0:
+        raise ValueError(f"warmup={warmup!r}: must be >= 0")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))

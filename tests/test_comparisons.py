@@ -1,0 +1,137 @@
+"""Tests of cnn_helpers.comparisons: formulas against Keras, shifts and invariance measures against NumPy."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from keras import layers
+
+from cnn_helpers import comparisons
+
+
+@pytest.mark.parametrize("inputs, units, use_bias", [(784, 150, True), (10_000, 1_000, True), (12, 5, False)])
+def test_dense_params_match_keras(inputs, units, use_bias):
+    model = keras.Sequential([keras.Input((inputs,)), layers.Dense(units, use_bias=use_bias)])
+    assert comparisons.dense_params(inputs, units, use_bias) == model.count_params()
+
+
+@pytest.mark.parametrize("kernel, c_in, filters, use_bias", [(3, 1, 32, True), (5, 3, 7, True), (2, 64, 64, False)])
+def test_conv_params_match_keras(kernel, c_in, filters, use_bias):
+    model = keras.Sequential([keras.Input((16, 16, c_in)), layers.Conv2D(filters, kernel, use_bias=use_bias)])
+    assert comparisons.conv_params(kernel, c_in, filters, use_bias) == model.count_params()
+
+
+def test_conv_macs_match_a_direct_count():
+    # One output value is a dot product of k·k·C_in numbers: count the products of an explicit loop.
+    out_h, out_w, k, c_in, c_out = 3, 4, 2, 5, 6
+    products = sum(1 for _ in range(out_h * out_w * c_out) for _ in range(k * k * c_in))
+    assert comparisons.conv_macs(out_h, out_w, k, c_in, c_out) == products == 1440
+
+
+def test_max_pool_comparisons():
+    # the max of 4 numbers takes 3 comparisons
+    assert comparisons.max_pool_comparisons(14, 14, 2, 32) == 14 * 14 * 32 * 3
+    assert comparisons.max_pool_comparisons(1, 1, 3, 1) == 8
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_counts_reject_bad_sizes(bad):
+    with pytest.raises(ValueError, match="kernel"):
+        comparisons.conv_params(bad, 3, 8)
+    with pytest.raises(ValueError, match="units"):
+        comparisons.dense_params(10, bad)
+
+
+def test_shift_images_moves_a_single_pixel():
+    images = np.zeros((1, 5, 6, 1))
+    images[0, 2, 3, 0] = 1.0
+    out = comparisons.shift_images(images, 1, -2)
+    assert out[0, 3, 1, 0] == 1.0 and out.sum() == 1.0
+
+
+def test_shift_images_fills_and_does_not_wrap():
+    images = np.arange(16, dtype=float).reshape(1, 4, 4, 1)
+    out = comparisons.shift_images(images, 0, 1, fill=-1.0)
+    np.testing.assert_array_equal(out[0, :, 0, 0], -1.0)
+    np.testing.assert_array_equal(out[0, :, 1:, 0], images[0, :, :3, 0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(dy=st.integers(-3, 3), dx=st.integers(-3, 3))
+def test_shift_images_agrees_with_roll_when_the_border_is_empty(dy, dx):
+    rng = np.random.default_rng(0)
+    images = np.zeros((2, 12, 12, 3))
+    images[:, 3:9, 3:9, :] = rng.random((2, 6, 6, 3))
+    expected = np.roll(images, (dy, dx), axis=(1, 2))
+    np.testing.assert_array_equal(comparisons.shift_images(images, dy, dx), expected)
+
+
+def test_shift_images_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="images"):
+        comparisons.shift_images(np.zeros((4, 4)), 1, 1)
+    with pytest.raises(ValueError, match="dy"):
+        comparisons.shift_images(np.zeros((1, 4, 4, 1)), 4, 0)
+
+
+def test_random_shifts_moves_every_image_by_the_distance():
+    images = np.zeros((50, 20, 20, 1))
+    images[:, 10, 10, 0] = 1.0
+    out = comparisons.random_shifts(images, 3, seed=1)
+    ys, xs = np.nonzero(out[:, :, :, 0])[1:]
+    assert len(ys) == 50
+    assert set(np.abs(ys - 10)) | set(np.abs(xs - 10)) <= {0, 3}
+    assert np.all((ys != 10) | (xs != 10))
+    np.testing.assert_array_equal(out, comparisons.random_shifts(images, 3, seed=1))
+    assert len({(y, x) for y, x in zip(ys, xs)}) == 8  # all 8 directions occur among 50 images
+
+
+def test_relative_change():
+    a = np.array([3.0, 4.0])
+    assert comparisons.relative_change(a, a) == 0.0
+    assert comparisons.relative_change(a, np.zeros(2)) == pytest.approx(1.0)
+    assert comparisons.relative_change(a, np.array([3.0, 5.0])) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="reference"):
+        comparisons.relative_change(np.zeros(2), a)
+    with pytest.raises(ValueError, match="other"):
+        comparisons.relative_change(a, np.zeros(3))
+
+
+def test_equivariance_error_is_zero_for_a_convolution_and_not_for_a_dense_layer():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    images = np.zeros((3, 16, 16, 1), dtype="float32")
+    images[:, 5:11, 5:11, :] = rng.random((3, 6, 6, 1))
+    conv = layers.Conv2D(4, 3, padding="same")
+    assert comparisons.equivariance_error(lambda x: conv(x).numpy(), images, 2, -1, margin=3) < 1e-5
+    dense = layers.Dense(16 * 16)
+
+    def dense_map(x):
+        return dense(x.reshape(len(x), -1)).numpy().reshape(len(x), 16, 16, 1)
+
+    assert comparisons.equivariance_error(dense_map, images, 2, -1, margin=3) > 0.1
+    with pytest.raises(ValueError, match="layer"):
+        comparisons.equivariance_error(lambda x: x[:, ::2, ::2, :], images, 1, 1, margin=1)
+
+
+def test_shift_sensitivity_of_global_max_pooling_is_zero():
+    rng = np.random.default_rng(1)
+    images = np.zeros((2, 10, 10, 2), dtype="float32")
+    images[:, 3:7, 3:7, :] = rng.random((2, 4, 4, 2))
+
+    def global_max(x):
+        return x.max(axis=(1, 2), keepdims=True)
+
+    assert comparisons.shift_sensitivity(global_max, images, [(1, 0), (-2, 2)]) == [0.0, 0.0]
+    identity = comparisons.shift_sensitivity(lambda x: x, images, [(0, 1)])[0]
+    assert identity > 0.5
+
+
+def test_time_call_measures_a_sleep():
+    import time
+
+    assert 0.009 < comparisons.time_call(lambda: time.sleep(0.01), repeats=3) < 0.2
+    with pytest.raises(ValueError, match="repeats"):
+        comparisons.time_call(lambda: None, repeats=0)

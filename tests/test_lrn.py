@@ -1,0 +1,111 @@
+"""Tests of cnn_helpers.lrn: the NumPy reference against TensorFlow and against a direct loop."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnn_helpers import lrn
+
+
+def loop_lrn(x, depth_radius, bias, alpha, beta):
+    """The formula written out channel by channel, as an independent check."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    channels = x.shape[-1]
+    for i in range(channels):
+        lo, hi = max(0, i - depth_radius), min(channels - 1, i + depth_radius)
+        energy = sum(x[..., j] ** 2 for j in range(lo, hi + 1))
+        out[..., i] = x[..., i] / (bias + alpha * energy) ** beta
+    return out
+
+
+def test_energy_by_hand():
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    # radius 1: windows [0,1], [0,2], [1,3], [2,3]
+    np.testing.assert_allclose(lrn.neighbourhood_energy(x, 1), [1 + 4, 1 + 4 + 9, 4 + 9 + 16, 9 + 16])
+    np.testing.assert_allclose(lrn.neighbourhood_energy(x, 0), x**2)
+    np.testing.assert_allclose(lrn.neighbourhood_energy(x, 10), np.full(4, 30.0))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    radius=st.integers(0, 4),
+    bias=st.floats(0.5, 3.0),
+    alpha=st.floats(0.0, 1.0),
+    beta=st.floats(0.0, 1.0),
+    channels=st.integers(1, 12),
+)
+def test_reference_matches_a_loop(radius, bias, alpha, beta, channels):
+    x = np.random.default_rng(channels).normal(size=(2, 3, channels))
+    np.testing.assert_allclose(
+        lrn.local_response_normalization(x, radius, bias, alpha, beta),
+        loop_lrn(x, radius, bias, alpha, beta),
+        rtol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("radius, bias, alpha, beta", [(2, 2.0, 1e-4, 0.75), (5, 1.0, 1.0, 0.5), (1, 1.5, 0.3, 1.0)])
+def test_reference_matches_tensorflow(radius, bias, alpha, beta):
+    x = np.random.default_rng(0).normal(scale=20.0, size=(2, 5, 4, 16)).astype(np.float32)
+    expected = tf.nn.local_response_normalization(x, depth_radius=radius, bias=bias, alpha=alpha, beta=beta)
+    np.testing.assert_allclose(lrn.local_response_normalization(x, radius, bias, alpha, beta), expected,
+                               rtol=2e-5, atol=1e-6)
+
+
+def test_defaults_are_alexnets():
+    x = np.random.default_rng(1).normal(scale=50.0, size=(1, 2, 2, 8))
+    np.testing.assert_allclose(lrn.local_response_normalization(x), loop_lrn(x, 2, 2.0, 1e-4, 0.75))
+
+
+def test_tf_arguments_conventions():
+    assert lrn.tf_arguments(**lrn.ALEXNET) == {"depth_radius": 2, "bias": 2.0, "alpha": 1e-4, "beta": 0.75}
+    caffe = lrn.tf_arguments(5, 2.0, 1e-4, 0.75, convention="caffe")
+    assert caffe["alpha"] == pytest.approx(2e-5) and caffe["depth_radius"] == 2
+
+
+def test_caffe_convention_uses_the_mean_of_squares():
+    # Caffe/PyTorch: b = a / (k + alpha/n * sum)^beta. Written out with the mean, it must equal TF's result.
+    x = np.random.default_rng(2).normal(scale=100.0, size=(1, 1, 1, 9))
+    n, k, alpha, beta = 5, 2.0, 1e-3, 0.75
+    windows = [x[0, 0, 0, max(0, i - 2): i + 3] for i in range(9)]
+    caffe = np.array([x[0, 0, 0, i] / (k + alpha / n * np.sum(w**2)) ** beta for i, w in enumerate(windows)])
+    args = lrn.tf_arguments(n, k, alpha, beta, convention="caffe")
+    np.testing.assert_allclose(tf.nn.local_response_normalization(x.astype(np.float32), **args)[0, 0, 0], caffe,
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"depth_radius": -1}, "depth_radius"), ({"bias": 0.0}, "bias"), ({"alpha": -1.0}, "alpha"),
+     ({"beta": -0.5}, "beta")],
+)
+def test_bad_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        lrn.local_response_normalization(np.ones((1, 3)), **kwargs)
+
+
+def test_tf_arguments_rejects_even_windows_and_unknown_conventions():
+    with pytest.raises(ValueError, match="n="):
+        lrn.tf_arguments(4, 2.0, 1e-4, 0.75)
+    with pytest.raises(ValueError, match="convention"):
+        lrn.tf_arguments(5, 2.0, 1e-4, 0.75, convention="torch")
+
+
+def test_plots_return_figures():
+    before = np.abs(np.random.default_rng(3).normal(scale=100, size=16))
+    after = lrn.local_response_normalization(before)
+    fig = lrn.plot_channel_profile(before, after, bias=2.0, beta=0.75, title="t")
+    assert len(fig.axes) == 2
+    energy = lrn.neighbourhood_energy(before, 2)
+    fig2 = lrn.plot_gain_vs_energy(energy, after / before, 2.0, 1e-4, 0.75, title="t")
+    assert len(fig2.axes) == 1
+    with pytest.raises(ValueError, match="kept"):
+        lrn.plot_gain_vs_energy(energy, after[:3], 2.0, 1e-4, 0.75, title="t")
