@@ -1,0 +1,140 @@
+"""Tests of cnn_helpers.segmentation against hand-computed cases, Keras and NumPy."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from cnn_helpers import segmentation
+
+
+def test_make_dataset_is_deterministic_and_labelled():
+    images, masks = segmentation.make_dataset(6, size=32, seed=3)
+    again, masks_again = segmentation.make_dataset(6, size=32, seed=3)
+    other, _ = segmentation.make_dataset(6, size=32, seed=4)
+    assert images.shape == (6, 32, 32, 3) and images.dtype == np.float32
+    assert masks.shape == (6, 32, 32) and masks.dtype == np.uint8
+    assert np.array_equal(images, again) and np.array_equal(masks, masks_again)
+    assert not np.array_equal(images, other)
+    assert images.min() >= 0 and images.max() <= 1
+    assert set(np.unique(masks)) <= set(range(len(segmentation.CLASS_NAMES)))
+    assert (masks > 0).any(axis=(1, 2)).all()  # every image has at least one shape
+
+
+def test_shapes_have_the_right_geometry():
+    yy, xx = np.mgrid[0:41, 0:41].astype(np.float32)
+    circle = segmentation._shape_mask(1, yy, xx, 20, 20, 10)
+    square = segmentation._shape_mask(2, yy, xx, 20, 20, 10)
+    triangle = segmentation._shape_mask(3, yy, xx, 20, 20, 10)
+    assert abs(circle.sum() - np.pi * 100) < 0.05 * np.pi * 100
+    assert square.sum() == 17 * 17  # |dy|, |dx| <= 8.5
+    # a triangle is wider at the bottom than at the top
+    rows = np.flatnonzero(triangle.any(axis=1))
+    assert triangle[rows[-1]].sum() > triangle[rows[0]].sum()
+
+
+def test_make_dataset_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="size"):
+        segmentation.make_dataset(2, size=8)
+    with pytest.raises(ValueError, match="radius"):
+        segmentation.make_dataset(2, radius=(0.3, 0.6))
+    with pytest.raises(ValueError, match="n="):
+        segmentation.make_dataset(0)
+
+
+def test_iou_by_hand():
+    y_true = np.array([[0, 0, 1], [1, 2, 2]])
+    y_pred = np.array([[0, 1, 1], [1, 2, 0]])
+    # class 0: TP 1, FP 1 (last pixel), FN 1 -> 1/3; class 1: TP 2, FP 1, FN 0 -> 2/3; class 2: TP 1, FN 1 -> 1/2
+    iou = segmentation.iou_per_class(y_true, y_pred, 4)
+    assert np.allclose(iou[:3], [1 / 3, 2 / 3, 1 / 2]) and np.isnan(iou[3])
+    assert segmentation.mean_iou(y_true, y_pred, 4) == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
+
+
+def test_mean_iou_matches_keras():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 4, size=(5, 16, 16))
+    y_pred = np.where(rng.uniform(size=y_true.shape) < 0.7, y_true, rng.integers(0, 4, size=y_true.shape))
+    metric = keras.metrics.MeanIoU(num_classes=4)
+    metric.update_state(y_true, y_pred)
+    assert segmentation.mean_iou(y_true, y_pred, 4) == pytest.approx(float(metric.result()), rel=1e-6)
+
+
+def test_confusion_rejects_bad_labels():
+    with pytest.raises(ValueError, match="y_pred"):
+        segmentation.confusion(np.zeros(4), np.array([0, 1, 2, 5]), 4)
+    with pytest.raises(ValueError, match="y_pred"):
+        segmentation.confusion(np.zeros(4), np.zeros(3), 4)
+
+
+def test_boundary_pixels():
+    mask = np.zeros((6, 6), int)
+    mask[:, 3:] = 1
+    edge = segmentation.boundary_pixels(mask, width=1)
+    assert edge[:, 2:4].all() and not edge[:, :2].any() and not edge[:, 4:].any()
+    assert segmentation.boundary_pixels(mask[None], width=2)[0][:, 1:5].all()
+
+
+def test_pool_and_upsample():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(2, 16, 16, 3)).astype(np.float32)
+    assert np.array_equal(segmentation.pool_and_upsample(images, 0), images)
+    flat = np.full((1, 16, 16, 1), 0.25, np.float32)
+    assert np.allclose(segmentation.pool_and_upsample(flat, 3), 0.25)  # constants survive
+    once = segmentation.pool_and_upsample(images, 1)
+    assert once.shape == images.shape
+    error = [np.abs(segmentation.pool_and_upsample(images, t) - images).mean() for t in range(4)]
+    assert error[0] == 0 and error[1] < error[3]
+    with pytest.raises(ValueError, match="times"):
+        segmentation.pool_and_upsample(images, 5)
+
+
+def test_downsample_masks():
+    mask = np.arange(16).reshape(4, 4)
+    out = segmentation.downsample_masks(mask, 2)
+    assert np.array_equal(out, [[5, 5, 7, 7], [5, 5, 7, 7], [13, 13, 15, 15], [13, 13, 15, 15]])
+    with pytest.raises(ValueError, match="factor"):
+        segmentation.downsample_masks(mask, 3)
+
+
+@pytest.mark.parametrize("skips", [False, True])
+@pytest.mark.parametrize("upsampling", ["transpose", "bilinear"])
+def test_models_output_one_logit_per_pixel_and_class(skips, upsampling):
+    model = segmentation.encoder_decoder((32, 32, 3), 4, filters=(4, 8), skips=skips, upsampling=upsampling)
+    assert model.output_shape == (None, 32, 32, 4)
+    names = [layer.name for layer in model.layers]
+    assert ("skip1" in names) == skips
+    assert model.get_layer("bottleneck").output.shape[1:3] == (8, 8)
+
+
+def test_unet_has_more_decoder_inputs_than_plain():
+    plain = segmentation.encoder_decoder((32, 32, 3), 4, filters=(4, 8))
+    unet = segmentation.unet((32, 32, 3), 4, filters=(4, 8))
+    # dec1's 3 × 3 kernel also reads the 4 skipped maps: 3·3·4·4 more weights; dec2 reads 8 more: 3·3·8·8
+    assert unet.count_params() - plain.count_params() == 3 * 3 * 4 * 4 + 3 * 3 * 8 * 8
+
+
+def test_encoder_decoder_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="upsampling"):
+        segmentation.encoder_decoder(upsampling="nearest")
+    with pytest.raises(ValueError, match="input_shape"):
+        segmentation.encoder_decoder((60, 60, 3))
+
+
+def test_colorize_and_plot():
+    images, masks = segmentation.make_dataset(2, size=16, seed=0)
+    assert segmentation.colorize(masks).shape == (2, 16, 16, 3)
+    fig = segmentation.plot_masks(images, masks, {"same": masks}, "t", scores={"same": [1.0, 1.0]})
+    assert len(fig.axes) == 2 * 3
+    with pytest.raises(ValueError, match="predictions"):
+        segmentation.plot_masks(images, masks, {"bad": masks[:1]}, "t")
+
+
+def test_shapes_contrast_with_the_background():
+    images, masks = segmentation.make_dataset(20, size=32, seed=5, noise=0.0)
+    for image, mask in zip(images, masks, strict=True):
+        for c in np.unique(mask[mask > 0]):
+            inside = image[mask == c].mean(axis=0)
+            outside = image[mask == 0].mean(axis=0)
+            assert np.abs(inside - outside).max() > 0.1
