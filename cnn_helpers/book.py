@@ -15,8 +15,10 @@ except ImportError:  # pragma: no cover - exercised only where myst-nb is absent
     _myst_glue = None
 
 
-def glue(name: str, value: Any, fmt: str | None = None) -> Any:
-    """Store ``value`` for the prose under ``name`` (without displaying it) and return ``value``.
+def glue(name: str, value: Any, fmt: str | None = None) -> None:
+    """Store ``value`` for the prose under ``name``, without displaying it.
+
+    It returns ``None`` on purpose, so that a glue call ending a cell adds no ``Out[]`` to the notebook.
 
     Args:
         name: the glue key, ``snake_case`` and unique within the chapter.
@@ -29,7 +31,6 @@ def glue(name: str, value: Any, fmt: str | None = None) -> Any:
     shown = format(value, fmt) if fmt is not None else value
     if _myst_glue is not None:
         _myst_glue(name, shown, display=False)
-    return value
 
 
 def setup_cell_source(repository_url: str, branch: str = "main") -> str:

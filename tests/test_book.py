@@ -15,7 +15,7 @@ def test_glue_stores_the_formatted_text(monkeypatch):
 
 
 def test_glue_returns_value_and_checks_name():
-    assert book.glue("total_params", 903400, ",") == 903400
+    assert book.glue("total_params", 903400, ",") is None  # nothing to display after a cell
     with pytest.raises(ValueError, match="name='total-params'"):
         book.glue("total-params", 1)
 
