@@ -1,0 +1,155 @@
+"""Tests of cnn_helpers.remedies against Keras, TensorFlow and independent arithmetic."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cnn_helpers import memory, models, remedies
+
+
+def _tiny(checkpointed: bool) -> keras.Sequential:
+    convs = [keras.layers.Conv2D(n, 3, strides=2, padding="same") for n in (4, 5, 6)]
+    first = [convs[0], keras.layers.BatchNormalization(), keras.layers.ReLU(), convs[1]]
+    if checkpointed:
+        return keras.Sequential([keras.Input((20, 30, 3)), remedies.Checkpointed(first), convs[2]])
+    return keras.Sequential([keras.Input((20, 30, 3)), *first, convs[2]])
+
+
+def _grads(model: keras.Model, x: tf.Tensor) -> list[np.ndarray]:
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x, training=True)))
+    return [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+
+
+def test_checkpointed_gradients_equal_plain_gradients():
+    keras.utils.set_random_seed(1)
+    plain, ckpt = _tiny(False), _tiny(True)
+    assert plain.count_params() == ckpt.count_params() == 573 + 4 * 4
+    ckpt.set_weights(plain.get_weights())
+    x = tf.random.normal((2, 20, 30, 3))
+    np.testing.assert_allclose(plain(x).numpy(), ckpt(x).numpy(), rtol=1e-5, atol=1e-6)
+    for a, b in zip(_grads(plain, x), _grads(ckpt, x)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_checkpointed_needs_layers():
+    with pytest.raises(ValueError, match="inner"):
+        remedies.Checkpointed([])
+
+
+def test_builders_keep_question2_parameters():
+    base = remedies.baseline_cnn().count_params()
+    assert base == 903_400
+    deep = remedies.deep_cnn()
+    assert deep.count_params() == (27 + 1) * 32 + 11 * (288 + 1) * 32 + 12 * 4 * 32
+    assert remedies.deep_checkpointed_cnn().count_params() == deep.count_params()
+    assert len(deep.layers) == 36 and len(remedies.deep_checkpointed_cnn().layers) == 12
+    assert remedies.mixed_float16_cnn().count_params() == base
+    assert remedies.stride3_cnn().count_params() == base
+    assert remedies.two_layer_cnn().count_params() == (27 + 1) * 100 + (900 + 1) * 200
+    mixed = remedies.mixed_float16_cnn()
+    assert {v.dtype for v in mixed.weights} == {"float32"}
+    assert mixed.layers[0].compute_dtype == "float16"
+
+
+def test_training_cost_matches_memory_estimate():
+    model = models.question2_cnn()
+    for optimizer in ("sgd", "momentum", "adam"):
+        cost = remedies.training_cost(model, 50, optimizer)
+        assert cost.total_bytes == memory.estimate(model, batch_size=50).training_bytes_with(optimizer)
+
+
+def test_mixed_precision_cost_by_hand():
+    model = models.question2_cnn()
+    params = 903_400
+    elements = 200 * 300 * 3 + 100 * 150 * 100 + 50 * 75 * 200 + 25 * 38 * 400
+    cost = remedies.mixed_precision_cost(model, 10, "adam")
+    assert cost.kept_bytes == 10 * elements * 2
+    assert cost.total_bytes == 10 * elements * 2 + params * (4 + 4 + 2 * 4 + 2)
+
+
+def test_checkpointed_cost_by_hand():
+    model = models.question2_cnn()
+    a1, a2, a3 = 100 * 150 * 100 * 4, 50 * 75 * 200 * 4, 25 * 38 * 400 * 4
+    image = 200 * 300 * 3 * 4
+    cost = remedies.checkpointed_cost(model, 2, (2, 1))
+    assert cost.kept_bytes == 2 * (image + a2 + a3)
+    assert cost.extra_bytes == 2 * a1
+    no_cut = remedies.checkpointed_cost(model, 2, (1, 1, 1))
+    assert no_cut.total_bytes == remedies.training_cost(model, 2).total_bytes
+    with pytest.raises(ValueError, match="segments"):
+        remedies.checkpointed_cost(model, 2, (2, 2))
+    with pytest.raises(ValueError, match="segments"):
+        remedies.checkpointed_cost(model, 2, (3, 0))
+
+
+def test_accumulation_and_replica_costs():
+    model = models.question2_cnn()
+    acc = remedies.accumulation_cost(model, 10, 5)
+    base10 = remedies.training_cost(model, 10)
+    assert acc.total_bytes == base10.total_bytes + base10.params_bytes
+    rep = remedies.replica_cost(model, 50, 2)
+    assert rep.total_bytes == remedies.training_cost(model, 25).total_bytes
+    with pytest.raises(ValueError, match="steps"):
+        remedies.accumulation_cost(model, 10, 0)
+
+
+def test_split_batch_rule():
+    assert remedies.split_batch(50, 2) == [25, 25]
+    assert remedies.split_batch(10, 3) == [4, 4, 2]
+    assert remedies.split_batch(5, 4) == [2, 2, 1, 0]
+    for g in range(1, 30):
+        for n in range(1, 6):
+            assert sum(remedies.split_batch(g, n)) == g
+    with pytest.raises(ValueError, match="replicas"):
+        remedies.split_batch(10, 0)
+
+
+def test_mirrored_replica_batches_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="replicas"):
+        remedies.mirrored_replica_batches([(10, 0)])
+    with pytest.raises(ValueError, match="cases"):
+        remedies.mirrored_replica_batches([])
+
+
+def test_accumulated_gradients_equal_full_batch():
+    keras.utils.set_random_seed(2)
+    # No BatchNormalization here: its batch statistics differ between a micro-batch and the full batch.
+    model = keras.Sequential(
+        [keras.Input((20, 30, 3))] + [keras.layers.Conv2D(n, 3, strides=2, padding="same") for n in (4, 5, 6)]
+    )
+    x = tf.random.normal((6, 20, 30, 3))
+    y = tf.random.normal((6, 3, 4, 6))
+    loss_fn = keras.losses.MeanSquaredError()
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True))
+    full = tape.gradient(loss, model.trainable_variables)
+    acc = remedies.accumulated_gradients(model, loss_fn, x, y, steps=3)
+    for a, b in zip(full, acc):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="steps"):
+        remedies.accumulated_gradients(model, loss_fn, x, y, steps=4)
+
+
+def test_conv_macs_by_hand():
+    macs = remedies.conv_macs(models.question2_cnn())
+    assert macs == [100 * 150 * 100 * 27, 50 * 75 * 200 * 900, 25 * 38 * 400 * 1800]
+
+
+def test_measure_training_peak_rejects_bad_builder():
+    with pytest.raises(ValueError, match="builder"):
+        remedies.measure_training_peak("no_colon", 1)
+    with pytest.raises(ValueError, match="accumulation_steps"):
+        remedies.measure_training_peak("a:b", 1, 0)
+
+
+def test_timers_return_one_time_per_repeat():
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)])
+    x = tf.zeros((1, 8, 8, 3))
+    assert len(remedies.forward_seconds(model, x, 2)) == 2
+    assert all(t > 0 for t in remedies.train_step_seconds(model, x, 2))
+    with pytest.raises(ValueError, match="repeats"):
+        remedies.forward_seconds(model, x, 0)
