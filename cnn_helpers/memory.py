@@ -295,6 +295,19 @@ def measure_peak(
     if ":" not in builder:
         raise ValueError(f"builder={builder!r}: must look like 'package.module:function'")
     request = {"builder": builder, "mode": mode, "batch_size": batch_size, "optimizer": optimizer}
+    return PeakMeasurement(**run_probe("cnn_helpers._memprobe", request, timeout_s))
+
+
+def run_probe(module: str, request: dict[str, Any], timeout_s: float = 600.0) -> dict[str, Any]:
+    """Run ``python -m module '<request as JSON>'`` in a fresh process set up for memory measurement.
+
+    The child's environment fixes glibc's thresholds (large freed buffers go back to the operating system)
+    and switches oneDNN's caching CPU kernels off, so that its resident size follows what is alive. The
+    child must print one JSON object as its last line of standard output; it is returned as a dict.
+
+    Raises:
+        RuntimeError: if the child process fails (its error output is included).
+    """
     env = dict(os.environ)
     # Fixed glibc thresholds: large buffers are mmap-ed and handed back to the OS when freed, so the
     # resident size follows what is really alive instead of what the allocator keeps cached.
@@ -305,7 +318,7 @@ def measure_peak(
     # resident size no longer shows a step's peak. TensorFlow's own kernels free as they go.
     env["TF_ENABLE_ONEDNN_OPTS"] = "0"
     done = subprocess.run(
-        [sys.executable, "-m", "cnn_helpers._memprobe", json.dumps(request)],
+        [sys.executable, "-m", module, json.dumps(request)],
         capture_output=True,
         text=True,
         env=env,
@@ -314,5 +327,4 @@ def measure_peak(
     )
     if done.returncode != 0:
         raise RuntimeError(f"memory probe failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    return PeakMeasurement(**result)
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -418,18 +418,7 @@ def measure_training_peak(
     memory._positive_int(batch_size, "batch_size")
     memory._positive_int(accumulation_steps, "accumulation_steps")
     request = {"builder": builder, "batch_size": batch_size, "accumulation_steps": accumulation_steps}
-    env = dict(os.environ)
-    env.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
-    env.setdefault("MALLOC_TRIM_THRESHOLD_", "65536")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["TF_ENABLE_ONEDNN_OPTS"] = "0"
-    done = subprocess.run(
-        [sys.executable, "-m", "cnn_helpers.remedies", json.dumps(request)],
-        capture_output=True, text=True, env=env, timeout=timeout_s, check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"memory probe failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-    return StepPeak(**json.loads(done.stdout.strip().splitlines()[-1]))
+    return StepPeak(**memory.run_probe("cnn_helpers.remedies", request, timeout_s))
 
 
 def _probe(request: dict) -> dict:
