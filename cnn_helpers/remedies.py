@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -259,15 +259,7 @@ def accumulation_cost(model: keras.Model, micro_batch: int, steps: int, optimize
     """
     memory._positive_int(steps, "steps")
     base = training_cost(model, micro_batch, optimizer)
-    return TrainingCost(
-        remedy=f"accumulation {steps} × {micro_batch}",
-        batch_size=micro_batch,
-        kept_bytes=base.kept_bytes,
-        params_bytes=base.params_bytes,
-        gradient_bytes=base.gradient_bytes,
-        optimizer_bytes=base.optimizer_bytes,
-        extra_bytes=base.params_bytes,
-    )
+    return replace(base, remedy=f"accumulation {steps} × {micro_batch}", extra_bytes=base.params_bytes)
 
 
 def split_batch(global_batch: int, replicas: int) -> list[int]:
@@ -290,14 +282,7 @@ def replica_cost(model: keras.Model, global_batch: int, replicas: int, optimizer
     """
     per_replica = max(split_batch(global_batch, replicas))
     base = training_cost(model, per_replica, optimizer)
-    return TrainingCost(
-        remedy=f"{replicas} devices",
-        batch_size=per_replica,
-        kept_bytes=base.kept_bytes,
-        params_bytes=base.params_bytes,
-        gradient_bytes=base.gradient_bytes,
-        optimizer_bytes=base.optimizer_bytes,
-    )
+    return replace(base, remedy=f"{replicas} devices")
 
 
 def conv_macs(model: keras.Model) -> list[int]:
