@@ -107,6 +107,8 @@ def dense_to_conv_kernel(kernel: np.ndarray, input_shape: tuple[int, int, int]) 
 def to_fcn(model: Any, name: str = "fcn") -> Any:
     """Convert a chain classifier ending in ``Flatten`` + ``Dense`` layers into a fully convolutional model.
 
+    The classifier may be a ``keras.Sequential`` (built from a list or with ``add``) or a functional chain.
+
     Layers before ``Flatten`` are rebuilt with the same configuration and weights; the first ``Dense``
     becomes a ``Conv2D`` whose kernel covers the whole block ``Flatten`` received (``"valid"`` padding), and
     each later ``Dense`` becomes a ``1 × 1`` ``Conv2D``. Activations are kept. The returned model accepts
@@ -119,7 +121,9 @@ def to_fcn(model: Any, name: str = "fcn") -> Any:
     import keras
     from keras import layers
 
-    chain = list(model.layers)
+    # A functional model lists its InputLayer, a Sequential does not (however it was built: from a list or
+    # with add()); the new model gets its own input, so the chain is every other layer.
+    chain = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     kinds = [type(layer).__name__ for layer in chain]
     if "Flatten" not in kinds:
         raise ValueError(f"model={model.name!r}: no Flatten layer to convert after")

@@ -57,6 +57,44 @@ def test_to_fcn_equals_sliding_window(small_cnn):
     assert np.allclose(dense_map, by_cnn, atol=1e-5)
 
 
+def _chain_layers():
+    from keras import layers
+
+    return [layers.Conv2D(4, 5, activation="relu"), layers.MaxPooling2D(2), layers.Conv2D(6, 3),
+            layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(5, activation="relu"), layers.Dense(3)]
+
+
+def _built(how: str):
+    """The same chain built the three ways Keras code builds one."""
+    keras.utils.set_random_seed(0)
+    if how == "list":
+        return keras.Sequential([keras.Input((28, 28, 1)), *_chain_layers()])
+    if how == "add":
+        model = keras.Sequential([keras.Input((28, 28, 1))])
+        for layer in _chain_layers():
+            model.add(layer)
+        return model
+    inputs = keras.Input((28, 28, 1))
+    x = inputs
+    for layer in _chain_layers():
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+@pytest.mark.parametrize("how", ["list", "add", "functional"])
+def test_helpers_accept_a_chain_however_it_was_built(how):
+    model = _built(how)
+    x = np.random.default_rng(4).normal(size=(3, 28, 28, 1)).astype("float32")
+    model_fcn = fcn.to_fcn(model)
+    assert np.allclose(model_fcn(x).numpy()[:, 0, 0], model(x).numpy(), atol=1e-5)
+    assert model_fcn.count_params() == model.count_params()
+    # conv1 5×5 (1), pool 2 (2), conv2 3×3 (2), pool 2 (4), then the 5×5 head: 28 pixels, stride 4.
+    assert (fcn.receptive_field(model_fcn), fcn.total_stride(model_fcn)) == (28, 4)
+    assert fcn.output_size(60, model_fcn) == (60 - 28) // 4 + 1
+    per_layer = [r.macs for r in fcn.macs(model, (28, 28, 1))]
+    assert per_layer == [24 * 24 * 25 * 4, 10 * 10 * 9 * 4 * 6, 150 * 5, 5 * 3]
+
+
 def test_same_padding_breaks_sliding_window_equivalence():
     keras.utils.set_random_seed(0)
     padded = fcn.classifier_cnn(input_shape=(16, 16, 2), filters=(4, 6), dense_units=(5,), n_classes=3,
