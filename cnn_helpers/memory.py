@@ -2,10 +2,17 @@
 
 Units: every ``*_bytes`` value is an integer number of bytes. Prose uses MB = 10**6 bytes.
 
-The estimates are *lower bounds* for a chain of layers (a ``keras.Sequential`` model, or a functional model
-whose layers form a single line): they count the numbers a framework cannot avoid storing, not the
-framework's own workspaces, caches and allocator slack. :func:`measure_peak` measures the real thing in a
-fresh process so that the two can be compared.
+The estimates are *lower bounds* for a chain of layers (a ``keras.Sequential`` model however it was built,
+or a functional model whose layers form a single line): they count the numbers a framework cannot avoid
+storing, not the framework's own workspaces, caches and allocator slack. Each bound says what it counts:
+
+* :attr:`MemoryEstimate.inference_peak_bytes`: a prediction, each layer's input freed once its output exists;
+* :attr:`MemoryEstimate.training_bytes`: what the forward pass stores for backpropagation, plus one gradient
+  per weight (no gradient with respect to an activation);
+* :attr:`MemoryEstimate.backward_peak_bytes`: the largest moment of backpropagation itself, when a layer's
+  backward step holds its input and the gradients with respect to its output and its input.
+
+:func:`measure_peak` measures the real thing in a fresh process so that they can be compared.
 """
 
 from __future__ import annotations
@@ -74,6 +81,26 @@ class LayerMemory:
 
 
 @dataclass(frozen=True)
+class BackwardStep:
+    """What one moment of backpropagation through a chain holds besides the parameters (whole batch, bytes).
+
+    ``moment`` is ``"loss"`` (the loss's gradient with respect to the model's output is computed) or the name
+    of the layer whose backward step runs.
+    """
+
+    moment: str
+    kept_bytes: int
+    output_gradient_bytes: int
+    input_gradient_bytes: int
+    weight_gradient_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        """Everything this moment holds, except the parameters."""
+        return self.kept_bytes + self.output_gradient_bytes + self.input_gradient_bytes + self.weight_gradient_bytes
+
+
+@dataclass(frozen=True)
 class MemoryEstimate:
     """Lower-bound memory of a chain model. All ``*_bytes`` are integers in bytes."""
 
@@ -87,6 +114,26 @@ class MemoryEstimate:
     inference_peak_bytes: int
     training_bytes: int
     layers: tuple[LayerMemory, ...]
+    backward: tuple[BackwardStep, ...] = ()
+
+    @property
+    def largest_activation_gradient_bytes(self) -> int:
+        """The largest gradient with respect to a layer's output: as large as that output."""
+        return max(row.activation_bytes for row in self.layers)
+
+    @property
+    def backward_peak_step(self) -> BackwardStep:
+        """The moment of :attr:`backward` that holds the most (the first one, on a tie)."""
+        return max(self.backward, key=lambda step: step.total_bytes)
+
+    @property
+    def backward_peak_bytes(self) -> int:
+        """Parameters + the largest moment of backpropagation (:attr:`backward`): the floor of a training step."""
+        return self.params_bytes + self.backward_peak_step.total_bytes
+
+    def backward_peak_bytes_with(self, optimizer: str) -> int:
+        """:attr:`backward_peak_bytes` plus the optimizer's state."""
+        return self.backward_peak_bytes + self.optimizer_bytes(optimizer)
 
     @property
     def activations_all_bytes(self) -> int:
@@ -144,8 +191,23 @@ def _elements(shape: tuple[Any, ...], where: str) -> int:
     return math.prod(int(d) for d in dims)
 
 
-def _chain_layers(model: Any) -> list[Any]:
-    """The model's layers in order, checked to form a single chain from the input to the output."""
+@dataclass(frozen=True)
+class _Link:
+    """One call in a chain: the operation and the shapes of its input and output in *this* model's graph."""
+
+    operation: Any
+    input_shape: tuple[Any, ...]
+    output_shape: tuple[Any, ...]
+
+
+def _chain(model: Any) -> list[_Link]:
+    """The model's calls from its input to its output, checked to form a single chain.
+
+    The chain is read from the model's own graph, going back from its output through each tensor's
+    history (the call that made it), not from ``layer.input`` / ``layer.output``: those describe a layer's
+    *first* call, which belongs to another graph when Keras has rebuilt the model (``Sequential.add``
+    rebuilds it each time) or when the layer was called elsewhere before.
+    """
     import keras
 
     if not isinstance(model, keras.Model):
@@ -156,30 +218,69 @@ def _chain_layers(model: Any) -> list[Any]:
         )
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError("model: only single-input, single-output chains are supported")
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if not layers:
-        raise ValueError("model: it has no layers besides its input")
-    previous = model.inputs[0]
-    for layer in layers:
-        try:
-            layer_input, layer_output = layer.input, layer.output
-        except (AttributeError, ValueError) as err:
-            raise ValueError(f"model: layer {layer.name!r} is not connected in a single chain") from err
-        if layer_input is not previous or isinstance(layer_output, (list, tuple, dict)):
+    first_input = model.inputs[0]
+    links: list[_Link] = []
+    seen: set[int] = set()
+    tensor = model.outputs[0]
+    while tensor is not first_input:
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            raise ValueError("model: a tensor of its graph has no history; not a Keras functional graph")
+        operation, node_index, _ = history
+        node = operation._inbound_nodes[node_index]
+        inputs = list(node.input_tensors)
+        if isinstance(operation, keras.layers.InputLayer) or not inputs:
+            raise ValueError(f"model: {operation.name!r} is an input other than the model's; not a single chain")
+        if len(inputs) != 1 or len(node.outputs) != 1:
             raise ValueError(
-                f"model: layer {layer.name!r} does not take the previous layer's output; "
-                "estimate() supports chains of layers only (no branches, merges or shared layers)"
+                f"model: layer {operation.name!r} takes {len(inputs)} input(s) and makes {len(node.outputs)} "
+                "output(s); estimate() supports chains of layers only (no branches, merges or shared layers)"
             )
-        previous = layer_output
-    if previous is not model.outputs[0]:
-        raise ValueError("model: the last layer's output is not the model's output; not a single chain")
-    return layers
+        if id(operation) in seen:
+            raise ValueError(
+                f"model: layer {operation.name!r} is called more than once; estimate() supports chains of "
+                "layers only (no branches, merges or shared layers)"
+            )
+        seen.add(id(operation))
+        links.append(_Link(operation, tuple(inputs[0].shape), tuple(node.outputs[0].shape)))
+        tensor = inputs[0]
+    links.reverse()
+    if not links:
+        raise ValueError("model: it has no layers besides its input")
+    stray = [
+        layer.name
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer) and id(layer) not in seen
+    ]
+    if stray:
+        raise ValueError(f"model: layers {stray} are not on the path from the input to the output; not a chain")
+    return links
+
+
+def _backward_steps(names: list[str], sizes: list[int], weight_grads: list[int]) -> tuple[BackwardStep, ...]:
+    """The moments of backpropagation through a chain (see :func:`estimate`), loss first."""
+    depth = len(names)
+    steps = [BackwardStep("loss", sum(sizes), sizes[depth], 0, 0)]
+    for i in range(depth, 0, -1):  # the backward step of layer i (1-based): sizes[i] is its output
+        steps.append(
+            BackwardStep(
+                moment=names[i - 1],
+                kept_bytes=sum(sizes[:i]),
+                output_gradient_bytes=sizes[i],
+                input_gradient_bytes=sizes[i - 1] if i > 1 else 0,
+                weight_gradient_bytes=sum(weight_grads[i - 1 :]),
+            )
+        )
+    return tuple(steps)
 
 
 def estimate(model: Any, batch_size: int = 1, dtype_bytes: int = 4) -> MemoryEstimate:
     """Lower-bound memory of a built Keras chain model.
 
-    Every layer's output tensor counts once as an activation (a nested model counts as one layer).
+    Every layer's output tensor counts once as an activation (a nested model counts as one layer, and so
+    does a plain operation such as ``keras.ops.relu`` in a functional model). Shapes are those of the
+    model's own graph, so a ``Sequential`` built from a list, with ``add`` or as a functional model gives the
+    same estimate.
 
     Args:
         model: a built ``keras.Sequential`` or a functional model whose layers form one chain.
@@ -191,32 +292,40 @@ def estimate(model: Any, batch_size: int = 1, dtype_bytes: int = 4) -> MemoryEst
         ``params_bytes`` (params × dtype_bytes), ``input_bytes`` (batch × input elements × dtype_bytes),
         ``activation_bytes`` (batch × all layer output elements × dtype_bytes),
         ``inference_peak_bytes`` (params_bytes + batch × max over layers of its input + output elements ×
-        dtype_bytes: each layer's input is freed once its output exists), and ``training_bytes``
+        dtype_bytes: each layer's input is freed once its output exists), ``training_bytes``
         (input_bytes + activation_bytes + 2 × params_bytes: every activation kept for backprop, and one
-        gradient per parameter). Optimizer state comes on top: :meth:`MemoryEstimate.training_bytes_with`.
+        gradient per parameter, but no gradient with respect to an activation), and ``backward``, the
+        moments of backpropagation whose largest sets ``backward_peak_bytes``. Backpropagation is taken as
+        TensorFlow runs it: every output is kept until the backward step of the layer that consumes it;
+        the backward step of layer *i* holds its input and everything below it, the gradient with respect
+        to its output, and makes the gradient with respect to its input (none for the first layer) and its
+        weights' gradients (kept until the update). Optimizer state comes on top:
+        :meth:`MemoryEstimate.training_bytes_with`, :meth:`MemoryEstimate.backward_peak_bytes_with`.
 
     Raises:
         ValueError: if ``model`` is not a built chain, or ``batch_size`` / ``dtype_bytes`` is not positive.
     """
     _positive_int(batch_size, "batch_size")
     _positive_int(dtype_bytes, "dtype_bytes")
-    layers = _chain_layers(model)
+    links = _chain(model)
 
-    input_shape = tuple(model.inputs[0].shape[1:])
+    input_shape = tuple(links[0].input_shape[1:])
     input_elements = _elements(input_shape, "the input")
     rows: list[LayerMemory] = []
     largest_pair = 0
     previous_elements = input_elements
-    for layer in layers:
-        shape = tuple(layer.output.shape[1:])
+    for link in links:
+        layer = link.operation
+        shape = tuple(link.output_shape[1:])
         elements = _elements(shape, f"layer {layer.name!r}")
         largest_pair = max(largest_pair, previous_elements + elements)
+        count_params = getattr(layer, "count_params", None)
         rows.append(
             LayerMemory(
                 name=layer.name,
                 kind=type(layer).__name__,
                 output_shape=tuple(int(d) for d in shape),
-                params=int(layer.count_params()),
+                params=int(count_params()) if count_params is not None else 0,
                 activation_bytes=batch_size * elements * dtype_bytes,
             )
         )
@@ -226,6 +335,11 @@ def estimate(model: Any, batch_size: int = 1, dtype_bytes: int = 4) -> MemoryEst
     params_bytes = total_params * dtype_bytes
     input_bytes = batch_size * input_elements * dtype_bytes
     activation_bytes = sum(row.activation_bytes for row in rows)
+    backward = _backward_steps(
+        [row.name for row in rows],
+        [input_bytes] + [row.activation_bytes for row in rows],
+        [row.params * dtype_bytes for row in rows],
+    )
     return MemoryEstimate(
         batch_size=batch_size,
         dtype_bytes=dtype_bytes,
@@ -237,6 +351,7 @@ def estimate(model: Any, batch_size: int = 1, dtype_bytes: int = 4) -> MemoryEst
         inference_peak_bytes=params_bytes + batch_size * largest_pair * dtype_bytes,
         training_bytes=input_bytes + activation_bytes + 2 * params_bytes,
         layers=tuple(rows),
+        backward=backward,
     )
 
 

@@ -83,6 +83,28 @@ def test_question2_numbers():
     assert fifty.training_bytes_with("momentum") == fifty.training_bytes + 3_613_600
 
 
+def test_question2_backward_peak_by_hand():
+    fifty = memory.estimate(models.question2_cnn(), batch_size=50)
+    x, y1, y2, y3 = 36_000_000, 300_000_000, 150_000_000, 76_000_000  # input and outputs, batch 50
+    g1, g2, g3 = 4 * 2_800, 4 * 180_200, 4 * 720_400  # weight gradients
+    params = 3_613_600
+    by_hand = [
+        ("loss", x + y1 + y2 + y3, y3, 0, 0),  # every output kept; the loss's gradient made
+        ("conv3", x + y1 + y2, y3, y2, g3),  # conv3's input kept; its output's gradient in, its input's out
+        ("conv2", x + y1, y2, y1, g3 + g2),  # the largest: conv1's output and its gradient, conv2's gradient
+        ("conv1", x, y1, 0, g3 + g2 + g1),  # no gradient for the image
+    ]
+    got = [
+        (s.moment, s.kept_bytes, s.output_gradient_bytes, s.input_gradient_bytes, s.weight_gradient_bytes)
+        for s in fifty.backward
+    ]
+    assert got == by_hand
+    assert fifty.backward_peak_step.moment == "conv2"
+    assert fifty.backward_peak_bytes == params + x + y1 + y2 + y1 + g3 + g2 == 793_216_000
+    assert fifty.largest_activation_gradient_bytes == y1
+    assert fifty.backward_peak_bytes_with("adam") == fifty.backward_peak_bytes + 2 * params
+
+
 def test_question2_wrong_readings():
     assert models.question2_cnn(filters=(400, 200, 100)).count_params() == 911_500
 
@@ -90,6 +112,10 @@ def test_question2_wrong_readings():
 # ------------------------------------------------------------------------- generated chains vs Keras
 
 LAYER_KINDS = ("conv", "pool", "bn", "relu", "dropout", "depthwise")
+#: The three ways Keras code builds a plain chain: a list given to ``keras.Sequential``, ``model.add`` one
+#: layer at a time (Keras rebuilds the model's graph at each ``add``, so a layer's ``input``/``output`` can
+#: belong to an older graph), and the functional API.
+BUILDS = ("list", "add", "functional")
 
 
 @st.composite
@@ -110,51 +136,93 @@ def chain_specs(draw):
         spec["layers"].append((kind, args))
     if draw(st.booleans()):
         spec["layers"].append(("dense", (draw(st.integers(1, 10)),)))
-    spec["functional"] = draw(st.booleans())
     return spec
 
 
-def build(spec):
-    stack = [keras.Input(shape=spec["input"])]
+def make_layers(spec):
+    made = []
     for kind, args in spec["layers"]:
         if kind == "conv":
             filters, kernel, stride, bias = args
-            stack.append(layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=bias))
+            made.append(layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=bias))
         elif kind == "pool":
-            stack.append(layers.MaxPooling2D(2, padding=args[0]))
+            made.append(layers.MaxPooling2D(2, padding=args[0]))
         elif kind == "depthwise":
-            stack.append(layers.DepthwiseConv2D(3, padding="same", depth_multiplier=args[0]))
+            made.append(layers.DepthwiseConv2D(3, padding="same", depth_multiplier=args[0]))
         elif kind == "bn":
-            stack.append(layers.BatchNormalization())
+            made.append(layers.BatchNormalization())
         elif kind == "relu":
-            stack.append(layers.ReLU())
+            made.append(layers.ReLU())
         elif kind == "dropout":
-            stack.append(layers.Dropout(0.5))
+            made.append(layers.Dropout(0.5))
         else:
-            stack += [layers.Flatten(), layers.Dense(args[0])]
-    if not spec["functional"]:
-        return keras.Sequential(stack)
-    inputs = x = stack[0]
-    for layer in stack[1:]:
+            made += [layers.Flatten(), layers.Dense(args[0])]
+    return made
+
+
+def build(spec, how):
+    """The chain described by ``spec``, built in one of the :data:`BUILDS` ways."""
+    inputs = keras.Input(shape=spec["input"])
+    chain = make_layers(spec)
+    if how == "list":
+        return keras.Sequential([inputs, *chain])
+    if how == "add":
+        model = keras.Sequential([inputs])
+        for layer in chain:
+            model.add(layer)
+        return model
+    assert how == "functional", how
+    x = inputs
+    for layer in chain:
         x = layer(x)
     return keras.Model(inputs, x)
 
 
-@given(spec=chain_specs(), batch_size=st.integers(1, 3), dtype_bytes=st.sampled_from((2, 4)))
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_estimate_matches_real_tensors(spec, batch_size, dtype_bytes):
-    model = build(spec)
+def real_outputs(model, x):
+    """Each layer's output for the batch ``x``, computed eagerly one layer after the other."""
+    outputs = []
+    for layer in [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]:
+        x = layer(x, training=False)
+        outputs.append(np.asarray(x))
+    return outputs
+
+
+def live_peak(sizes, weight_grads, params_bytes):
+    """Peak of backpropagation through a chain, from when each tensor is alive (an independent derivation).
+
+    ``sizes`` are the input and the L layer outputs; moment ``t`` is L + 1 for the loss's gradient, then
+    ``t`` = L, ..., 1 for the backward step of layer ``t``. Output ``j`` (the input for ``j = 0``) lives until
+    the step that consumes it is done: moments ``t >= j + 1``. The gradient with respect to output ``j`` is
+    made at moment ``j + 1`` and used at moment ``j``. Layer ``j``'s weight gradient exists from moment ``j``.
+    """
+    depth = len(sizes) - 1
+    peak = 0
+    for t in range(depth + 1, 0, -1):
+        alive = params_bytes
+        alive += sum(size for j, size in enumerate(sizes) if t >= j + 1)
+        alive += sum(sizes[j] for j in range(1, depth + 1) if j <= t <= j + 1)
+        alive += sum(g for j, g in enumerate(weight_grads, start=1) if t <= j)
+        peak = max(peak, alive)
+    return peak
+
+
+@given(
+    spec=chain_specs(),
+    how=st.sampled_from(BUILDS),
+    batch_size=st.integers(1, 3),
+    dtype_bytes=st.sampled_from((2, 4)),
+)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_estimate_matches_real_tensors(spec, how, batch_size, dtype_bytes):
+    model = build(spec, how)
     est = memory.estimate(model, batch_size=batch_size, dtype_bytes=dtype_bytes)
     assert est.total_params == model.count_params()
     assert sum(row.params for row in est.layers) == model.count_params()
 
-    # Run the model and weigh every layer's real output tensor (float32: 4 bytes per number).
-    chain = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    probe = keras.Model(model.inputs, [layer.output for layer in chain])
-    x = np.zeros((batch_size, *model.inputs[0].shape[1:]), dtype="float32")
-    outputs = probe.predict(x, verbose=0)
-    outputs = outputs if isinstance(outputs, list) else [outputs]
-    real = [np.asarray(o).nbytes // 4 * dtype_bytes for o in outputs]
+    # Run the layers and weigh every real output tensor (float32: 4 bytes per number).
+    x = np.zeros((batch_size, *spec["input"]), dtype="float32")
+    outputs = real_outputs(model, x)
+    real = [o.nbytes // 4 * dtype_bytes for o in outputs]
     assert [row.activation_bytes for row in est.layers] == real
     assert [(batch_size, *row.output_shape) for row in est.layers] == [o.shape for o in outputs]
     assert est.activation_bytes == sum(real)
@@ -163,6 +231,91 @@ def test_estimate_matches_real_tensors(spec, batch_size, dtype_bytes):
     sizes = [x.nbytes // 4 * dtype_bytes] + real
     assert est.inference_peak_bytes == est.params_bytes + max(a + b for a, b in zip(sizes, sizes[1:]))
     assert est.training_bytes == est.input_bytes + est.activation_bytes + 2 * est.params_bytes
+    assert est.largest_activation_gradient_bytes == max(real)
+    weight_grads = [row.params * dtype_bytes for row in est.layers]
+    assert est.backward_peak_bytes == live_peak(sizes, weight_grads, est.params_bytes)
+    assert est.backward_peak_bytes >= est.input_bytes + est.activation_bytes + est.params_bytes
+
+
+@given(spec=chain_specs(), batch_size=st.integers(1, 3))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_estimate_is_the_same_however_the_chain_is_built(spec, batch_size):
+    estimates = [memory.estimate(build(spec, how), batch_size=batch_size) for how in BUILDS]
+    # Layer names differ between builds (Keras numbers them); everything else must agree.
+    def strip(est):
+        rows = tuple((r.kind, r.output_shape, r.params, r.activation_bytes) for r in est.layers)
+        return rows, est.params_bytes, est.input_bytes, est.inference_peak_bytes, est.backward_peak_bytes
+
+    assert strip(estimates[0]) == strip(estimates[1]) == strip(estimates[2])
+
+
+# ------------------------------------------------------------- plain chains, however they were built
+
+
+def test_estimate_accepts_sequential_built_with_add():
+    """Issue 8: ``Sequential([Input])`` then ``add`` twice raised "does not take the previous layer's output"."""
+    model = keras.Sequential([keras.Input(shape=(16, 16, 3))])
+    model.add(layers.Conv2D(4, 3, name="first"))
+    model.add(layers.Conv2D(5, 3, name="second"))
+    est = memory.estimate(model)
+    assert [(row.name, row.output_shape) for row in est.layers] == [("first", (14, 14, 4)), ("second", (12, 12, 5))]
+    assert est.total_params == (27 + 1) * 4 + (36 + 1) * 5
+
+
+def test_estimate_accepts_question2_cnn_built_with_add():
+    model = keras.Sequential([keras.Input(shape=models.QUESTION2_INPUT)])
+    for n in models.QUESTION2_FILTERS:
+        model.add(layers.Conv2D(n, 3, strides=2, padding="same"))
+    by_list = memory.estimate(models.question2_cnn(), batch_size=50)
+    by_add = memory.estimate(model, batch_size=50)
+    assert by_add.rows()[0][1:] == by_list.rows()[0][1:]
+    assert by_add.backward_peak_bytes == by_list.backward_peak_bytes
+    assert by_add.training_bytes == by_list.training_bytes
+
+
+def test_estimate_accepts_other_plain_builds():
+    # Sequential without an Input, built afterwards.
+    later = keras.Sequential([layers.Conv2D(4, 3), layers.Flatten()])
+    later.build((None, 8, 8, 2))
+    assert [row.output_shape for row in memory.estimate(later).layers] == [(6, 6, 4), (144,)]
+    # Sequential whose input is added with add(), and whose last layer is popped.
+    popped = keras.Sequential()
+    popped.add(keras.Input(shape=(6,)))
+    for units in (5, 4, 3):
+        popped.add(layers.Dense(units))
+    popped.pop()
+    assert [row.output_shape for row in memory.estimate(popped).layers] == [(5,), (4,)]
+    # Functional model whose layers were already used in another model (each has two call sites).
+    first = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(5), layers.Dense(4)])
+    inputs = keras.Input(shape=(6,))
+    x = inputs
+    for layer in first.layers:
+        x = layer(x)
+    again = keras.Model(inputs, x)
+    assert memory.estimate(again).rows() == memory.estimate(first).rows()
+
+
+def test_estimate_uses_this_models_shapes_for_a_layer_called_before():
+    conv = layers.Conv2D(4, 3, padding="same")
+    conv(keras.Input(shape=(64, 64, 3)))  # first call, at another size
+    inputs = keras.Input(shape=(16, 16, 3))
+    est = memory.estimate(keras.Model(inputs, conv(inputs)))
+    assert est.layers[0].output_shape == (16, 16, 4)
+    assert est.activation_bytes == 16 * 16 * 4 * 4
+
+
+def test_estimate_counts_a_nested_model_and_a_plain_op_as_one_layer_each():
+    inner = keras.Sequential([keras.Input(shape=(8, 8, 3)), layers.Conv2D(4, 3), layers.ReLU()], name="inner")
+    outer = keras.Sequential([keras.Input(shape=(8, 8, 3)), inner, layers.Flatten()])
+    est = memory.estimate(outer)
+    assert [(row.name, row.output_shape, row.params) for row in est.layers] == [
+        ("inner", (6, 6, 4), inner.count_params()),
+        (outer.layers[1].name, (144,), 0),
+    ]
+    inputs = keras.Input(shape=(6,))
+    with_op = keras.Model(inputs, keras.ops.relu(layers.Dense(5)(inputs)))
+    rows = memory.estimate(with_op).layers
+    assert [(row.output_shape, row.params) for row in rows] == [((5,), (6 + 1) * 5), ((5,), 0)]
 
 
 # ---------------------------------------------------------------------------------------- bad models
@@ -191,6 +344,20 @@ def test_estimate_rejects_shared_layer():
     shared = layers.Dense(8)
     with pytest.raises(ValueError, match="chain"):
         memory.estimate(keras.Model(inputs, shared(shared(inputs))))
+
+
+def test_estimate_rejects_branches_built_from_reused_layers():
+    first = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(6, name="a"), layers.Dense(6, name="b")])
+    inputs = keras.Input(shape=(6,))
+    a, b = first.layers
+    with pytest.raises(ValueError, match="chain"):
+        memory.estimate(keras.Model(inputs, layers.Add()([a(inputs), b(a(inputs))])))
+
+
+def test_estimate_rejects_multiple_outputs():
+    inputs = keras.Input(shape=(6,))
+    with pytest.raises(ValueError, match="single-output"):
+        memory.estimate(keras.Model(inputs, [layers.Dense(2)(inputs), layers.Dense(3)(inputs)]))
 
 
 def test_estimate_rejects_unknown_dimensions():
@@ -245,6 +412,8 @@ def test_measure_peak_sees_the_activations():
     assert small.device == large.device == "CPU"
     # The activations must show up: the batch-8 step needs at least the estimate's activations.
     assert large.delta_bytes >= est.activation_bytes
+    # ... and so must the floor of backpropagation, less what is resident before the step (weights, data).
+    assert large.delta_bytes >= est.backward_peak_bytes - est.params_bytes - est.input_bytes
     assert large.delta_bytes - small.delta_bytes >= 0.8 * (7 / 8) * est.activation_bytes
     assert math.isfinite(large.seconds) and large.seconds > 0
 
