@@ -6,7 +6,12 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: book test lint outputs clean
+.PHONY: book test lint outputs clean weights
+
+# ImageNet weights prepared beside the checkout (../shared/keras/models on machines without internet) go
+# into Keras' own cache folder, where keras.applications finds them instead of downloading.
+SHARED_WEIGHTS = $(wildcard ../shared/keras/models/*.h5)
+KERAS_MODELS   = $(or $(KERAS_HOME),$(HOME)/.keras)/models
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "Python 3.11 or 3.12 needed, found " + sys.version'
@@ -20,8 +25,14 @@ $(STAMP): requirements.txt pyproject.toml
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
+## weights: copy ../shared/keras/models/*.h5 (when present) into the Keras cache; elsewhere Keras downloads
+weights:
+ifneq ($(SHARED_WEIGHTS),)
+	mkdir -p $(KERAS_MODELS) && cp -n $(SHARED_WEIGHTS) $(KERAS_MODELS)/
+endif
+
 ## test: unit tests of cnn_helpers, then nbval re-executes every chapter in the smoke profile
-test: $(STAMP)
+test: $(STAMP) weights
 	CNN_COURSE_PROFILE=smoke TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest tests chapters \
 	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	    --nbval-cell-timeout 900 -p no:cacheprovider
@@ -38,7 +49,7 @@ clean:
 ## outputs: re-execute chapters in the full profile and store their outputs in the .ipynb twins
 ##          (all chapters, or a few: make outputs CHAPTERS="chapters/02_parameters_and_memory.md")
 CHAPTERS ?= $(wildcard chapters/*.md)
-outputs: $(STAMP)
+outputs: $(STAMP) weights
 	for md in $(CHAPTERS); do \
 	    CNN_COURSE_PROFILE=full TF_CPP_MIN_LOG_LEVEL=3 \
 	        $(BIN)/jupytext --to ipynb --update-metadata '{"jupytext": {"formats": "ipynb,md:myst"}}' \

@@ -3,10 +3,14 @@
 The pieces of question 10 of the CNN chapter, each testable on its own:
 
 * :data:`SPLITS` and :func:`class_counts`: deterministic train / validation / test splits by TFDS slicing.
-* :func:`make_pipeline`: decode → resize → crop (random for training, central for evaluation) → cache →
-  shuffle → batch → augmentation → the base model's own ``preprocess_input`` → prefetch.
+* :func:`make_pipeline`: decode → resize → cache → shuffle → crop (random for training, central for
+  evaluation) → batch → augmentation → the base model's own ``preprocess_input`` → prefetch.
 * :func:`check_input_range`: raises when a batch is not in the range the chosen base expects (the silent
-  "images rescaled twice" failure that trains to chance accuracy without any error).
+  "images rescaled twice" failure that trains to chance accuracy without any error);
+  :func:`check_model_input` applies it to the tensor that actually enters the base inside a model, so a
+  ``Rescaling`` layer in front of the base is caught too.
+* :func:`extract_features` and :func:`fit_linear_probe`: frozen ImageNet features and a linear classifier on
+  them, the cheapest use of a pretrained network.
 * :func:`resolve_weights`: where Keras looks for the ImageNet weights file, and a clear error when it is
   missing and cannot be downloaded.
 * :func:`build_classifier`, :func:`freeze_base`, :func:`unfreeze_top`: a pretrained base with a new head, and the
@@ -353,6 +357,129 @@ def check_input_range(images, base: str, *, tolerance: float = 0.02, coverage: f
     return stats
 
 
+def _nested_layer(model, base_model):
+    for layer in model.layers:
+        if layer is base_model:
+            return layer
+    raise ValueError(f"base_model: {base_model.name!r} is not a layer of model {model.name!r}")
+
+
+def input_to_base(model, base_model, images):
+    """The tensor that enters ``base_model`` when ``model`` (which contains it as a layer) sees ``images``.
+
+    Runs ``images`` through the layers of ``model`` that stand in front of ``base_model`` (``Rescaling``,
+    augmentation, ``preprocess_input`` wrapped in a layer, …) in inference mode. Works for functional and
+    Sequential models (a Sequential rebuilt by ``add`` keeps older call nodes, so each is tried, newest first).
+    """
+    import keras
+
+    layer = _nested_layer(model, base_model)
+    errors = []
+    for node in reversed(layer._inbound_nodes):
+        try:
+            front = keras.Model(model.inputs, node.input_tensors[0])
+        except ValueError as err:  # a node of an older graph of a rebuilt Sequential
+            errors.append(str(err))
+            continue
+        return front(images, training=False)
+    raise ValueError(f"model: cannot find the input of {base_model.name!r} in its graph ({errors[-1][:200]})")
+
+
+def check_model_input(model, base_model, images, base: str, **kwargs: Any) -> RangeStats:
+    """:func:`check_input_range` on what ``base_model`` receives inside ``model`` for ``images``.
+
+    Give it the batches the pipeline produces: a ``Rescaling(1/255)`` or a second ``preprocess_input`` in the
+    model, in front of the base, then fails here although the pipeline's own batches look right.
+    """
+    return check_input_range(input_to_base(model, base_model, images), base, **kwargs)
+
+
+# ------------------------------------------------------------------------------------ frozen features
+
+
+def extract_features(base_model, ds, *, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Global-average-pooled outputs of a frozen ``base_model`` over a batched ``(images, labels)`` dataset.
+
+    Args:
+        base_model: a model without top, called in inference mode.
+        ds: batches already in the base's input range.
+        flip: also run the horizontally flipped images and average the two feature vectors.
+
+    Returns:
+        ``(features [N, channels] float32, labels [N] int64)``, in the dataset's order.
+    """
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: tf.reduce_mean(base_model(x, training=False), axis=(1, 2)))
+    feats, labels = [], []
+    for x, y in ds:
+        f = fn(x)
+        if flip:
+            f = (f + fn(tf.reverse(x, axis=[2]))) / 2
+        feats.append(f.numpy())
+        labels.append(np.asarray(y))
+    if not feats:
+        raise ValueError("ds: the dataset is empty")
+    return np.concatenate(feats).astype(np.float32), np.concatenate(labels).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class LinearProbe:
+    """A softmax classifier on frozen features, chosen on validation.
+
+    Attributes:
+        model: the Keras model (standardization + L2-regularized dense softmax) of the chosen ``l2``.
+        l2: the chosen L2 coefficient.
+        val_accuracy: validation accuracy of each L2 tried, ``{l2: accuracy}`` (fractions).
+    """
+
+    model: Any
+    l2: float
+    val_accuracy: dict[float, float]
+
+
+def fit_linear_probe(
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    *,
+    num_classes: int,
+    l2_grid: Sequence[float] = (1e-4, 1e-3, 1e-2),
+    epochs: int = 200,
+    seed: int = 42,
+) -> LinearProbe:
+    """Multinomial logistic regression on features, its L2 coefficient chosen on the validation split.
+
+    Features are standardized with the training split's mean and standard deviation; each L2 value trains a
+    dense softmax with Adam on full batches for ``epochs`` steps. Ties go to the stronger regularization.
+    """
+    import keras
+    import tensorflow as tf
+
+    x_train, y_train = train
+    x_val, y_val = validation
+    if x_train.ndim != 2 or len(x_train) != len(y_train) or x_val.shape[1:] != x_train.shape[1:]:
+        raise ValueError(f"train, validation: need (features [N, D], labels [N]) with the same D, got "
+                         f"{x_train.shape}, {y_train.shape} and {x_val.shape}")
+    if not l2_grid:
+        raise ValueError("l2_grid: give at least one value")
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
+    scores, models = {}, {}
+    for l2 in sorted(l2_grid, reverse=True):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input(shape=x_train.shape[1:])
+        z = keras.layers.Normalization(mean=mean, variance=std**2)(inputs)
+        outputs = keras.layers.Dense(num_classes, activation="softmax",
+                                     kernel_regularizer=keras.regularizers.L2(l2))(z)
+        model = keras.Model(inputs, outputs, name="linear_probe")
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+        full_batches = tf.data.Dataset.from_tensors((x_train, y_train)).repeat(epochs)
+        model.fit(full_batches, epochs=1, verbose=0, shuffle=False)  # `epochs` full-batch steps
+        scores[l2] = float(np.mean(model.predict(x_val, verbose=0).argmax(axis=1) == y_val))
+        models[l2] = model
+    best = max(scores, key=lambda k: (scores[k], k))
+    return LinearProbe(models[best], best, scores)
+
+
 # -------------------------------------------------------------------------------------------- weights
 
 
@@ -385,7 +512,13 @@ def weights_path(base: str, **kwargs: Any) -> str:
 
 
 def resolve_weights(
-    weights: str | None, base: str, *, host: str = WEIGHTS_HOST, timeout_s: float = 2.0, **kwargs: Any
+    weights: str | None,
+    base: str,
+    *,
+    host: str = WEIGHTS_HOST,
+    timeout_s: float = 2.0,
+    random_if_missing: bool = False,
+    **kwargs: Any,
 ) -> tuple[str | None, str]:
     """Check that ``weights`` can be used for ``base`` before any model is built; fail fast otherwise.
 
@@ -393,6 +526,8 @@ def resolve_weights(
         weights: ``"imagenet"`` or ``None`` (random initialization).
         base: a key of :data:`BASES`.
         host: the download host, probed for at most ``timeout_s`` seconds when the file is missing.
+        random_if_missing: for quick smoke runs only: instead of raising, return ``None`` (random weights)
+            with a note that says so loudly. Never use it where accuracy is reported as a result.
         kwargs: ``alpha``, ``image_size`` for :func:`weights_file`.
 
     Returns:
@@ -415,6 +550,12 @@ def resolve_weights(
     if data.can_reach(host, timeout_s=timeout_s):
         return "imagenet", f"weights='imagenet': {os.path.basename(path)} will be downloaded from {host}"
     name = os.path.basename(path)
+    if random_if_missing:
+        return None, (
+            f"weights=None: {name} is not in {os.path.dirname(path)} and {host} cannot be reached, so this "
+            f"run starts {base} from RANDOM weights (no transfer learning); its accuracy says nothing about "
+            "fine-tuning a pretrained model."
+        )
     raise WeightsUnavailableError(
         f"The ImageNet weights of {base} are not on this machine and {host} cannot be reached. "
         f"Download {spec(base).weights_url}{name} elsewhere and place it as {name} in the folder "
@@ -437,11 +578,15 @@ def build_base(base: str, *, image_size: int, weights: str | None, alpha: float 
     )
 
 
-def build_classifier(base_model, *, num_classes: int, dropout: float = 0.2, name: str = "transfer"):
+def build_classifier(
+    base_model, *, num_classes: int, dropout: float = 0.2, name: str = "transfer", pretrained: bool = True
+):
     """A new head on ``base_model``: global average pooling → dropout → dense softmax.
 
-    The base is frozen (:func:`freeze_base`) and called with ``training=False``, so its BatchNormalization
-    layers use their stored statistics whatever is trained later.
+    With ``pretrained=True`` the base is frozen (:func:`freeze_base`) and called with ``training=False``, so
+    its BatchNormalization layers use their stored statistics whatever is trained later. With
+    ``pretrained=False`` (a base with random weights, trained from scratch) every layer is trainable and
+    BatchNormalization runs in training mode, as in any network trained from scratch.
     """
     import keras
 
@@ -449,9 +594,13 @@ def build_classifier(base_model, *, num_classes: int, dropout: float = 0.2, name
         raise ValueError(f"num_classes={num_classes!r}: must be at least 2")
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout={dropout!r}: must lie in [0, 1)")
-    freeze_base(base_model)
     inputs = keras.Input(shape=base_model.input_shape[1:], name="image")
-    x = base_model(inputs, training=False)
+    if pretrained:
+        freeze_base(base_model)
+        x = base_model(inputs, training=False)
+    else:
+        base_model.trainable = True
+        x = base_model(inputs)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="head")(x)
@@ -577,11 +726,20 @@ def per_class_metrics(y_true, y_pred, num_classes: int) -> Metrics:
     return Metrics(float(diag.sum() / confusion.sum()), confusion, precision, recall)
 
 
-def predict(model, ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(y_true, y_pred, probabilities)`` of ``model`` over a batched ``(images, labels)`` dataset, in order."""
+def predict(model, ds, *, flip: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(y_true, y_pred, probabilities)`` of ``model`` over a batched ``(images, labels)`` dataset, in order.
+
+    With ``flip=True`` (test-time augmentation) the probabilities are the mean over each image and its
+    horizontal mirror.
+    """
+    import tensorflow as tf
+
     ys, ps = [], []
     for x, y in ds:
-        ps.append(np.asarray(model(x, training=False)))
+        p = np.asarray(model(x, training=False))
+        if flip:
+            p = (p + np.asarray(model(tf.reverse(x, axis=[2]), training=False))) / 2
+        ps.append(p)
         ys.append(np.asarray(y))
     probs = np.concatenate(ps)
     return np.concatenate(ys).astype(np.int64), probs.argmax(axis=1), probs

@@ -168,9 +168,9 @@ def test_pipeline_rejects_bad_arguments():
 # ---------------------------------------------------------------- range guard
 
 
-def photo_batch():
+def photo_batch(size=48):
     ds, _ = random_photos(6)
-    out = transfer.make_pipeline(ds, base="efficientnetb0", image_size=48, training=False, batch_size=6,
+    out = transfer.make_pipeline(ds, base="efficientnetb0", image_size=size, training=False, batch_size=6,
                                  preprocess=False)
     return next(iter(out))[0]  # float pixels in [0, 255]
 
@@ -375,3 +375,113 @@ def test_mistakes_most_confident_first():
     y_true = np.array([0, 0, 0, 1])
     idx = transfer.mistakes(y_true, probs.argmax(1), probs)
     assert idx.tolist() == [1, 3, 2]
+
+
+# ---------------------------------------------------------------- the tensor that enters the base
+
+
+def models_with_rescaling_in_front(base_model):
+    """The same mistake (Rescaling(1/255) in front of the base) built the three usual ways."""
+    size = base_model.input_shape[1:]
+    inputs = keras.Input(size)
+    functional = keras.Model(inputs, base_model(keras.layers.Rescaling(1 / 255)(inputs), training=False))
+    listed = keras.Sequential([keras.Input(size), keras.layers.Rescaling(1 / 255), base_model])
+    added = keras.Sequential([keras.Input(size)])
+    added.add(keras.layers.Rescaling(1 / 255))
+    added.add(base_model)
+    added.add(keras.layers.GlobalAveragePooling2D())  # rebuilt at each add: old call nodes remain
+    return {"functional": functional, "list": listed, "add": added}
+
+
+@pytest.mark.parametrize("how", ["functional", "list", "add"])
+def test_check_model_input_catches_a_rescaling_inside_the_model(tiny_base, how):
+    pixels = photo_batch(96)
+    batch = keras.applications.mobilenet_v2.preprocess_input(tf.identity(pixels))
+    transfer.check_input_range(batch, "mobilenetv2")  # the pipeline's batch alone is right
+    model = models_with_rescaling_in_front(tiny_base)[how]
+    seen = transfer.input_to_base(model, tiny_base, batch)
+    np.testing.assert_allclose(np.asarray(seen), np.asarray(batch) / 255, atol=1e-6)
+    with pytest.raises(ValueError, match="no dark pixels"):
+        transfer.check_model_input(model, tiny_base, batch, "mobilenetv2")
+
+
+def test_check_model_input_passes_a_right_model_and_rejects_a_foreign_base(tiny_base):
+    pixels = photo_batch(96)
+    batch = keras.applications.mobilenet_v2.preprocess_input(tf.identity(pixels))
+    model = transfer.build_classifier(tiny_base, num_classes=3)
+    stats = transfer.check_model_input(model, tiny_base, batch, "mobilenetv2")
+    assert stats == transfer.range_stats(batch)
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="base_model"):
+        transfer.input_to_base(other, tiny_base, batch)
+
+
+# ---------------------------------------------------------------- frozen features and the probe
+
+
+def test_extract_features_is_the_pooled_base_output_with_optional_flip(tiny_base):
+    x = tf.random.uniform((5, 96, 96, 3), -1, 1, seed=1)
+    ds = tf.data.Dataset.from_tensor_slices((x, tf.range(5, dtype=tf.int64))).batch(2)
+    feats, labels = transfer.extract_features(tiny_base, ds)
+    expected = tf.reduce_mean(tiny_base(x, training=False), axis=(1, 2)).numpy()
+    assert feats.shape == (5, tiny_base.output_shape[-1]) and labels.tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(feats, expected, rtol=1e-4, atol=1e-5)
+    flipped, _ = transfer.extract_features(tiny_base, ds, flip=True)
+    mirror = tf.reduce_mean(tiny_base(tf.reverse(x, axis=[2]), training=False), axis=(1, 2)).numpy()
+    np.testing.assert_allclose(flipped, (expected + mirror) / 2, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="ds"):
+        transfer.extract_features(tiny_base, ds.take(0))
+
+
+def test_linear_probe_learns_a_linear_rule_and_picks_l2_on_validation():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 20)).astype(np.float32) * rng.uniform(0.1, 50, 20).astype(np.float32)
+    y = (x[:, :3] / x[:, :3].std(axis=0)).argmax(axis=1)  # linear in the standardized features
+    probe = transfer.fit_linear_probe((x[:400], y[:400]), (x[400:], y[400:]), num_classes=3,
+                                      l2_grid=(1e-3, 10.0))
+    assert set(probe.val_accuracy) == {1e-3, 10.0}
+    assert probe.val_accuracy[1e-3] > 0.9 > probe.val_accuracy[10.0]  # too strong a penalty underfits
+    assert probe.l2 == 1e-3
+    pred = probe.model.predict(x[400:], verbose=0).argmax(axis=1)
+    assert np.mean(pred == y[400:]) == pytest.approx(probe.val_accuracy[1e-3])
+    with pytest.raises(ValueError, match="train, validation"):
+        transfer.fit_linear_probe((x[:, :5], y), (x[:, :4], y), num_classes=3)
+
+
+def test_predict_with_flip_averages_the_mirror_image():
+    inputs = keras.Input((4, 4, 1))
+    left = keras.layers.Lambda(lambda t: t[:, :, :2, 0])(inputs)  # sees only the left half
+    outputs = keras.layers.Softmax()(keras.layers.Flatten()(left)[:, :2] * 10)
+    model = keras.Model(inputs, outputs)
+    x = np.zeros((1, 4, 4, 1), np.float32)
+    x[0, 0, 0, 0] = 1.0  # a bright pixel top-left: class 0 plainly, only half as sure with the mirror
+    ds = tf.data.Dataset.from_tensor_slices((x, [0])).batch(1)
+    _, _, plain = transfer.predict(model, ds)
+    _, _, both = transfer.predict(model, ds, flip=True)
+    mirror = np.asarray(model(x[:, :, ::-1]))
+    np.testing.assert_allclose(both, (plain + mirror) / 2, rtol=1e-6)
+    assert not np.allclose(both, plain)
+
+
+def test_random_weights_only_when_asked_and_said(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(data, "can_reach", lambda *a, **k: False)
+    weights, note = transfer.resolve_weights("imagenet", "mobilenetv2", random_if_missing=True)
+    assert weights is None and "RANDOM" in note and str(tmp_path / "models") in note
+    with pytest.raises(transfer.WeightsUnavailableError):
+        transfer.resolve_weights("imagenet", "mobilenetv2")
+
+
+def test_classifier_from_scratch_trains_everything_with_batch_statistics():
+    keras.utils.set_random_seed(0)
+    base = transfer.build_base("mobilenetv2", image_size=32, weights=None, alpha=0.35)
+    model = transfer.build_classifier(base, num_classes=3, pretrained=False)
+    summary = transfer.trainable_summary(model)
+    bn = [w for layer in base.layers if transfer.is_batch_norm(layer) for w in layer.non_trainable_weights]
+    assert summary["non_trainable"] == sum(int(np.prod(w.shape)) for w in bn)  # only BN moving stats
+    first_bn = base.layers[2]
+    assert transfer.is_batch_norm(first_bn)
+    before = first_bn.moving_mean.numpy().copy()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.train_on_batch(np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)), np.zeros(4))
+    assert not np.allclose(first_bn.moving_mean.numpy(), before)  # training mode updates statistics
