@@ -2,7 +2,8 @@
 
 Everything here is plain NumPy arithmetic, except :func:`time_call`, which times any callable. Images and
 feature maps are arrays shaped ``(batch, height, width, channels)`` (channels last, as in Keras); shifts are
-in pixels; counts of operations are multiply–adds or comparisons, never bytes.
+in pixels; counts of operations are multiply–adds or comparisons; memory traffic is in bytes; spatial
+frequencies are in cycles per pixel.
 """
 
 from __future__ import annotations
@@ -51,6 +52,98 @@ def max_pool_comparisons(out_height: int, out_width: int, pool: int, channels: i
     """Comparisons of one image through a ``pool × pool`` max pooling: pool² − 1 per output value."""
     _check_positive(out_height=out_height, out_width=out_width, pool=pool, channels=channels)
     return out_height * out_width * channels * (pool * pool - 1)
+
+
+def min_traffic_bytes(
+    input_shape: tuple[int, ...], output_shape: tuple[int, ...], weights: int = 0, bytes_per_value: int = 4
+) -> int:
+    """Fewest bytes a layer moves to and from memory: every input value and weight read once, every output
+    value written once.
+
+    Real kernels may move more (re-reading inputs that fell out of cache); none can move less. With
+    :func:`arithmetic_intensity` it says whether a layer is limited by memory traffic or by arithmetic.
+
+    Args:
+        input_shape: the input tensor's shape, batch included, e.g. ``(256, 28, 28, 64)``.
+        output_shape: the output tensor's shape, batch included.
+        weights: the number of parameters the layer reads (0 for a pooling layer).
+        bytes_per_value: 4 for float32, 2 for float16.
+    """
+    for name, shape in (("input_shape", input_shape), ("output_shape", output_shape)):
+        if not shape or any(int(d) != d or d < 1 for d in shape):
+            raise ValueError(f"{name}={shape!r}: must be a non-empty tuple of positive integers")
+    if int(weights) != weights or weights < 0:
+        raise ValueError(f"weights={weights!r}: must be a non-negative integer")
+    _check_positive(bytes_per_value=bytes_per_value)
+    values = int(np.prod(input_shape, dtype=np.int64)) + int(np.prod(output_shape, dtype=np.int64)) + weights
+    return values * bytes_per_value
+
+
+def arithmetic_intensity(operations: int, traffic_bytes: int) -> float:
+    """Operations per byte of memory traffic (e.g. multiply–adds per byte): the roofline model's x axis."""
+    if operations < 0:
+        raise ValueError(f"operations={operations!r}: must be >= 0")
+    if traffic_bytes <= 0:
+        raise ValueError(f"traffic_bytes={traffic_bytes!r}: must be > 0")
+    return operations / traffic_bytes
+
+
+def roofline_seconds(
+    operations: int, traffic_bytes: int, ops_per_second: float, bytes_per_second: float
+) -> float:
+    """Lower bound on a layer's run time (seconds): the longer of its arithmetic at ``ops_per_second`` and its
+    memory traffic at ``bytes_per_second`` (the roofline model, Williams, Waterman & Patterson, 2009).
+
+    A layer whose traffic term is the larger is *memory-bound*: faster arithmetic would not speed it up.
+    """
+    if operations < 0 or traffic_bytes < 0:
+        raise ValueError(f"operations={operations!r}, traffic_bytes={traffic_bytes!r}: must be >= 0")
+    if ops_per_second <= 0:
+        raise ValueError(f"ops_per_second={ops_per_second!r}: must be > 0")
+    if bytes_per_second <= 0:
+        raise ValueError(f"bytes_per_second={bytes_per_second!r}: must be > 0")
+    return max(operations / ops_per_second, traffic_bytes / bytes_per_second)
+
+
+def binomial_filter(size: int) -> np.ndarray:
+    """A ``size × size`` binomial blur (a low-pass filter) whose weights sum to 1, as a float32 array.
+
+    The outer product of a row of Pascal's triangle with itself: size 2 is the 2 × 2 box (average pooling's
+    weights), size 3 is ``[1, 2, 1]ᵀ[1, 2, 1] / 16``. Zhang (2019) blurs with such filters before subsampling.
+    """
+    _check_positive(size=size)
+    row = np.array([1.0])
+    for _ in range(size - 1):
+        row = np.convolve(row, [1.0, 1.0])
+    kernel = np.outer(row, row)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def high_frequency_fraction(maps: np.ndarray, factor: int = 2) -> float:
+    """Share of the maps' energy at spatial frequencies that subsampling by ``factor`` cannot represent.
+
+    Keeping every ``factor``-th row and column can only represent frequencies below ``1 / (2 · factor)``
+    cycles per pixel along each axis (the sampling theorem); energy at or above it, along either axis, aliases
+    into lower frequencies. The energy is the squared magnitude of each map's 2-D discrete Fourier transform,
+    summed over the batch and channels; 0 means the maps are smooth enough to subsample without aliasing.
+
+    Args:
+        maps: array shaped ``(batch, height, width, channels)``, not all zeros.
+        factor: the subsampling factor (the stride), at least 2.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    _check_4d("maps", maps)
+    if int(factor) != factor or factor < 2:
+        raise ValueError(f"factor={factor!r}: must be an integer >= 2")
+    power = np.abs(np.fft.fft2(maps, axes=(1, 2))) ** 2
+    total = power.sum()
+    if total == 0:
+        raise ValueError("maps: is all zeros, the fraction is undefined")
+    fy = np.abs(np.fft.fftfreq(maps.shape[1]))[:, None]
+    fx = np.abs(np.fft.fftfreq(maps.shape[2]))[None, :]
+    cutoff = 1.0 / (2 * factor)
+    high = (fy >= cutoff - 1e-12) | (fx >= cutoff - 1e-12)
+    return float(power[:, high, :].sum() / total)
 
 
 def shift_images(images: np.ndarray, dy: int, dx: int, fill: float = 0.0) -> np.ndarray:

@@ -135,3 +135,71 @@ def test_time_call_measures_a_sleep():
     assert 0.009 < comparisons.time_call(lambda: time.sleep(0.01), repeats=3) < 0.2
     with pytest.raises(ValueError, match="repeats"):
         comparisons.time_call(lambda: None, repeats=0)
+
+
+def test_min_traffic_bytes_counts_inputs_outputs_and_weights():
+    # max pooling 2 × 2 of one 28 × 28 × 64 float32 map: read 28·28·64 values, write 14·14·64
+    assert comparisons.min_traffic_bytes((1, 28, 28, 64), (1, 14, 14, 64)) == 4 * (28 * 28 * 64 + 14 * 14 * 64)
+    assert comparisons.min_traffic_bytes((2, 3), (5,), weights=7, bytes_per_value=2) == 2 * (6 + 5 + 7)
+    with pytest.raises(ValueError, match="input_shape"):
+        comparisons.min_traffic_bytes((0, 4), (4,))
+    with pytest.raises(ValueError, match="weights"):
+        comparisons.min_traffic_bytes((4,), (4,), weights=-1)
+    with pytest.raises(ValueError, match="bytes_per_value"):
+        comparisons.min_traffic_bytes((4,), (4,), bytes_per_value=0)
+
+
+def test_arithmetic_intensity_and_roofline():
+    assert comparisons.arithmetic_intensity(300, 100) == 3.0
+    # memory-bound: 1 op per byte on a machine doing 10 ops per byte moved -> the traffic term wins
+    assert comparisons.roofline_seconds(1_000, 1_000, ops_per_second=1e4, bytes_per_second=1e3) == 1.0
+    # compute-bound: 100 ops per byte
+    assert comparisons.roofline_seconds(100_000, 1_000, ops_per_second=1e4, bytes_per_second=1e3) == 10.0
+    with pytest.raises(ValueError, match="traffic_bytes"):
+        comparisons.arithmetic_intensity(1, 0)
+    with pytest.raises(ValueError, match="ops_per_second"):
+        comparisons.roofline_seconds(1, 1, ops_per_second=0, bytes_per_second=1)
+    with pytest.raises(ValueError, match="bytes_per_second"):
+        comparisons.roofline_seconds(1, 1, ops_per_second=1, bytes_per_second=-1)
+
+
+@pytest.mark.parametrize("size, row", [(1, [1]), (2, [1, 1]), (3, [1, 2, 1]), (5, [1, 4, 6, 4, 1])])
+def test_binomial_filter_is_pascals_row_squared_and_sums_to_one(size, row):
+    kernel = comparisons.binomial_filter(size)
+    row = np.array(row, dtype=float)
+    np.testing.assert_allclose(kernel, np.outer(row, row) / row.sum() ** 2, rtol=1e-6)
+    assert kernel.shape == (size, size) and kernel.dtype == np.float32
+    assert kernel.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="size"):
+        comparisons.binomial_filter(0)
+
+
+def _wave(fy: float, fx: float, n: int = 16) -> np.ndarray:
+    y, x = np.mgrid[0:n, 0:n]
+    return np.cos(2 * np.pi * (fy * y + fx * x)).reshape(1, n, n, 1)
+
+
+def test_high_frequency_fraction_separates_smooth_from_fine_patterns():
+    # below 1/4 cycle per pixel: representable after subsampling by 2; at or above it: aliased
+    assert comparisons.high_frequency_fraction(np.ones((1, 8, 8, 1))) == pytest.approx(0.0)
+    assert comparisons.high_frequency_fraction(_wave(0, 2 / 16)) == pytest.approx(0.0, abs=1e-12)
+    assert comparisons.high_frequency_fraction(_wave(6 / 16, 0)) == pytest.approx(1.0)
+    checkerboard = _wave(0.5, 0.5)
+    assert comparisons.high_frequency_fraction(checkerboard) == pytest.approx(1.0)
+    mix = np.concatenate([_wave(0, 1 / 16), 3 * _wave(0, 6 / 16)])  # energies 1 : 9
+    assert comparisons.high_frequency_fraction(mix) == pytest.approx(0.9)
+    # a larger factor lowers the cut-off: 2/16 cycle per pixel is representable at 2, not at 4
+    assert comparisons.high_frequency_fraction(_wave(0, 2 / 16), factor=4) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="factor"):
+        comparisons.high_frequency_fraction(checkerboard, factor=1)
+    with pytest.raises(ValueError, match="maps"):
+        comparisons.high_frequency_fraction(np.zeros((1, 4, 4, 1)))
+
+
+def test_blurring_lowers_the_high_frequency_fraction():
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal((2, 16, 16, 1))
+    kernel = comparisons.binomial_filter(3)
+    padded = np.pad(noise, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="wrap")
+    blurred = sum(kernel[i, j] * padded[:, i:i + 16, j:j + 16, :] for i in range(3) for j in range(3))
+    assert comparisons.high_frequency_fraction(blurred) < 0.5 * comparisons.high_frequency_fraction(noise)
