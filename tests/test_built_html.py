@@ -25,7 +25,7 @@ from bs4 import BeautifulSoup
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HTML = pathlib.Path(os.environ.get("BOOK_HTML_DIR", ROOT / "_build" / "html"))
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
-IN_CI = bool(os.environ.get("CI"))
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 FENCE = "`" * 3
 
 ADMONITIONS = ("The question", "Short answer")
