@@ -104,7 +104,7 @@ def first_conv(model: Any) -> tuple[Any, np.ndarray]:
     if not layer.built:
         raise ValueError(f"model: layer {layer.name!r} is not built yet; call the model on an input first")
     variable = layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel
-    kernel = np.asarray(variable, dtype=np.float64)
+    kernel = np.asarray(variable.numpy(), dtype=np.float64)
     if _is_depthwise(layer):
         kh, kw, c_in, mult = kernel.shape
         kernel = kernel.reshape(kh, kw, 1, c_in * mult)
