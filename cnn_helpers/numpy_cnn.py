@@ -19,9 +19,11 @@ Arguments shared by all four:
 * The effective kernel is ``k_eff = d·(k - 1) + 1``; the output side is ``(n + pad - k_eff) // s + 1``.
 
 Sizes use floor division, never ``int()``. An effective kernel (or pooling window) larger than the padded
-input raises ``ValueError`` (TensorFlow returns an empty map for pooling there; we refuse, since an empty
-result is almost always a bug upstream). Every bad argument raises ``ValueError`` naming it, before NumPy can
-fail with a broadcasting error.
+input raises ``ValueError``. TensorFlow is not consistent there (2.21, x86 CPU): its Eigen kernels (float64,
+or ``TF_ENABLE_ONEDNN_OPTS=0``) return an empty map, while its default oneDNN float32 kernels return a 2 × 2
+map of zeros for a 2 × 2 input, a 3 × 3 kernel and stride 2 (convolution) or abort (max pooling). An empty
+result is almost always a bug upstream, so we refuse. Every bad argument raises ``ValueError`` naming it,
+before NumPy can fail with a broadcasting error.
 
 Implementation: the windows are a zero-copy ``numpy.lib.stride_tricks.sliding_window_view`` of the padded
 input; the convolution contracts them with the kernel through ``numpy.tensordot`` (one matrix product, the
