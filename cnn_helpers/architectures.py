@@ -5,17 +5,23 @@ EfficientNet paper is one MAC). Parameter counts are what ``keras.Model.count_pa
 
 Blocks take a Keras tensor and return one (functional API), so they can be stacked and wrapped in a
 ``keras.Model`` to be counted: :func:`inception_module`, :func:`residual_unit`,
-:func:`bottleneck_residual_unit`, :func:`se_block`. Full models: :func:`lenet5`, :func:`alexnet`.
+:func:`bottleneck_residual_unit`, :func:`se_block`. Full models: :func:`lenet5` (today's variant) and
+:func:`lenet5_original` (the 1998 paper's), :func:`alexnet` (one tower or the paper's two grouped towers),
+:func:`googlenet`, :func:`resnet` (ResNet-34, ResNet-50, SE-ResNet-50). The degradation study of the ResNet
+paper, at MNIST scale: :func:`small_net` (plain or residual), :func:`train_curve`, :func:`kernel_gradient_norms`.
 No pretrained weights are used anywhere.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers
 
 # --------------------------------------------------------------------------------------------------------
@@ -29,6 +35,8 @@ def layer_macs(layer: layers.Layer) -> int:
     * ``DepthwiseConv2D``: H_out × W_out × C_in × multiplier × k_h × k_w.
     * ``SeparableConv2D``: its depthwise part plus a 1 × 1 pointwise part (H_out × W_out × C_mid × C_out).
     * ``Dense``: inputs × units per position of the input's leading (non-batch) axes.
+    * :class:`ConnectionTableConv2D`: H_out × W_out × k_h × k_w × (number of connected map pairs).
+    * :class:`EuclideanRBF`: inputs × units (one subtract-square-accumulate each).
     * Anything else (pooling, activations, batch norm, additions, multiplications): 0, as is usual.
 
     Raises:
@@ -40,6 +48,11 @@ def layer_macs(layer: layers.Layer) -> int:
             raise ValueError(f"layer: {layer.name!r} has an unknown dimension in {tuple(shape)}")
         return tuple(int(d) for d in shape[1:])
 
+    if isinstance(layer, ConnectionTableConv2D):
+        h, w, _ = dims(layer.output.shape)
+        return h * w * layer.kernel_size**2 * layer.n_connections
+    if isinstance(layer, EuclideanRBF):
+        return dims(layer.input.shape)[-1] * layer.units
     if isinstance(layer, layers.SeparableConv2D):
         h, w, c_out = dims(layer.output.shape)
         c_in = dims(layer.input.shape)[-1]
@@ -123,40 +136,77 @@ def inception_module(
     return layers.Concatenate()([b1, b3, b5, pool])
 
 
-def residual_unit(x: Any, filters: int, strides: int = 1, projection: bool | None = None) -> Any:
+def residual_unit(
+    x: Any, filters: int, strides: int = 1, projection: bool | None = None, use_bias: bool = False
+) -> Any:
     """ResNet's basic residual unit: two 3 × 3 conv–BN layers, plus the input (the shortcut), then ReLU.
 
     The shortcut is the identity unless the shape changes (``strides > 1`` or a new number of channels) or
-    ``projection=True``: then it is a 1 × 1 convolution with the same stride, followed by batch norm.
+    ``projection=True``: then it is a 1 × 1 convolution with the same stride, followed by batch norm (the
+    paper's option B). ``use_bias`` adds a bias to every convolution (redundant before batch norm).
+
+    Raises:
+        ValueError: if ``projection=False`` but the shape changes.
     """
+    changes = strides != 1 or int(x.shape[-1]) != filters
     if projection is None:
-        projection = strides != 1 or int(x.shape[-1]) != filters
-    y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+        projection = changes
+    if changes and not projection:
+        raise ValueError(f"projection={projection!r}: the unit changes the shape, an identity shortcut cannot")
+    y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=use_bias)(x)
     y = layers.BatchNormalization()(y)
     y = layers.ReLU()(y)
-    y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=use_bias)(y)
     y = layers.BatchNormalization()(y)
     shortcut = x
     if projection:
-        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False)(x)
+        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=use_bias)(x)
         shortcut = layers.BatchNormalization()(shortcut)
     return layers.ReLU()(layers.Add()([y, shortcut]))
 
 
-def bottleneck_residual_unit(x: Any, filters: int, expansion: int = 4) -> Any:
-    """ResNet-50's bottleneck unit: 1 × 1 (reduce to ``filters``), 3 × 3, 1 × 1 (expand), identity shortcut.
+def bottleneck_residual_unit(
+    x: Any,
+    filters: int,
+    expansion: int = 4,
+    strides: int = 1,
+    projection: bool | None = None,
+    se_ratio: int | None = None,
+    use_bias: bool = False,
+) -> Any:
+    """ResNet-50's bottleneck unit: 1 × 1 (reduce to ``filters``), 3 × 3, 1 × 1 (expand to
+    ``filters × expansion``), each followed by batch norm, plus the shortcut, then ReLU.
 
-    The input must already have ``filters × expansion`` channels.
+    As in the original ResNet models (and ``keras.applications.ResNet50``), a stride of 2 is applied by the
+    first 1 × 1 convolution and by the projection shortcut. The shortcut is the identity unless the shape
+    changes or ``projection=True`` (then a strided 1 × 1 convolution and batch norm). With ``se_ratio`` an
+    SE block (:func:`se_block`) rescales the residual branch before the addition, as in SE-ResNet (Hu et al.).
+
+    Raises:
+        ValueError: if ``projection=False`` but the shape changes (the message names ``filters``).
     """
-    if int(x.shape[-1]) != filters * expansion:
-        raise ValueError(f"filters={filters!r}: input has {x.shape[-1]} channels, need {filters * expansion}")
+    out_channels = filters * expansion
+    changes = strides != 1 or int(x.shape[-1]) != out_channels
+    if projection is None:
+        projection = changes
+    if changes and not projection:
+        raise ValueError(
+            f"filters={filters!r}: input has {x.shape[-1]} channels and stride {strides}, an identity shortcut "
+            f"needs {out_channels} channels and stride 1 (or pass projection=True)"
+        )
     y = x
-    for n, k in ((filters, 1), (filters, 3), (filters * expansion, 1)):
-        y = layers.Conv2D(n, k, padding="same", use_bias=False)(y)
+    for n, k, s in ((filters, 1, strides), (filters, 3, 1), (out_channels, 1, 1)):
+        y = layers.Conv2D(n, k, strides=s, padding="same", use_bias=use_bias)(y)
         y = layers.BatchNormalization()(y)
         if n == filters:
             y = layers.ReLU()(y)
-    return layers.ReLU()(layers.Add()([y, x]))
+    if se_ratio is not None:
+        y = se_block(y, ratio=se_ratio)
+    shortcut = x
+    if projection:
+        shortcut = layers.Conv2D(out_channels, 1, strides=strides, use_bias=use_bias)(x)
+        shortcut = layers.BatchNormalization()(shortcut)
+    return layers.ReLU()(layers.Add()([y, shortcut]))
 
 
 def se_block(x: Any, ratio: int = 16) -> Any:
@@ -175,15 +225,119 @@ def se_block(x: Any, ratio: int = 16) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------------
+# Layers the 1998 LeNet-5 needs and Keras lacks
+
+
+class ConnectionTableConv2D(layers.Layer):
+    """A k × k "valid" convolution in which output map j sees only the input maps listed in ``table[j]``.
+
+    LeNet-5's C3 layer (LeCun et al., 1998, Table I) is such a convolution: each of its 16 maps reads 3, 4 or
+    6 of the 6 S2 maps, "to break the symmetry in the network" and to keep the number of connections down.
+    Only the connected k × k kernels are weights: k² × (number of connected pairs) of them, plus one bias per
+    output map.
+
+    Raises:
+        ValueError: if ``table`` is empty, has an empty or repeated entry, or names a map the input lacks.
+    """
+
+    def __init__(self, table: Sequence[Sequence[int]], kernel_size: int, activation: Any = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        rows = tuple(tuple(int(i) for i in row) for row in table)
+        if not rows or any(not row or len(set(row)) != len(row) or min(row) < 0 for row in rows):
+            raise ValueError(f"table={table!r}: every output map needs distinct, non-negative input maps")
+        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
+            raise ValueError(f"kernel_size={kernel_size!r}: must be a positive integer")
+        self.table = rows
+        self.filters = len(rows)
+        self.kernel_size = kernel_size
+        self.n_connections = sum(len(row) for row in rows)
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        c_in = int(input_shape[-1])
+        if max(max(row) for row in self.table) >= c_in:
+            raise ValueError(f"table={self.table!r}: names an input map beyond the {c_in} the input has")
+        k = self.kernel_size
+        self.kernel = self.add_weight(shape=(k, k, self.n_connections), initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+        # index[i, j] = 0 if input map i does not feed output map j, else 1 + the slot of its kernel
+        index = np.zeros((c_in, self.filters), dtype="int32")
+        slot = 1
+        for j, row in enumerate(self.table):
+            for i in row:
+                index[i, j] = slot
+                slot += 1
+        self._index = index
+
+    def call(self, inputs: Any) -> Any:
+        k = self.kernel_size
+        kernels = keras.ops.concatenate([keras.ops.zeros((k, k, 1), dtype=self.kernel.dtype), self.kernel], axis=-1)
+        full = keras.ops.take(kernels, self._index, axis=-1)  # (k, k, c_in, filters), zeros where unconnected
+        return self.activation(keras.ops.conv(inputs, full, padding="valid") + self.bias)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        b, h, w, _ = input_shape
+        k = self.kernel_size
+        return (b, None if h is None else h - k + 1, None if w is None else w - k + 1, self.filters)
+
+
+class EuclideanRBF(layers.Layer):
+    """LeNet-5's output layer: unit i outputs the squared distance between its input and a centre w_i.
+
+    y_i = Σ_j (x_j − w_ij)², a penalty (the smallest wins), not a probability. The paper chose the centres by
+    hand (stylised 7 × 12 bitmaps of the characters, entries ±1) and "kept [them] fixed (at least
+    initially)": here they are random ±1 and not trainable unless ``trainable_centres=True``.
+    """
+
+    def __init__(self, units: int, trainable_centres: bool = False, seed: int = 0, **kwargs: Any):
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise ValueError(f"units={units!r}: must be a positive integer")
+        self.units = units
+        self.trainable_centres = trainable_centres
+        self.seed = seed
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        d = int(input_shape[-1])
+        signs = np.where(np.random.default_rng(self.seed).random((d, self.units)) < 0.5, -1.0, 1.0)
+        self.centres = self.add_weight(
+            shape=(d, self.units),
+            initializer=keras.initializers.Constant(signs),
+            trainable=self.trainable_centres,
+            name="centres",
+        )
+
+    def call(self, inputs: Any) -> Any:
+        diff = keras.ops.expand_dims(inputs, -1) - self.centres
+        return keras.ops.sum(diff * diff, axis=-2)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (*input_shape[:-1], self.units)
+
+
+#: LeNet-5's C3 connection table (LeCun et al., 1998, Table I): the S2 maps each of the 16 C3 maps reads.
+LENET5_C3_TABLE: tuple[tuple[int, ...], ...] = (
+    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5), (0, 1, 2, 5),
+    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2, 3, 4, 5),
+)  # fmt: skip
+
+
+def lecun_tanh(x: Any) -> Any:
+    """LeNet-5's squashing function f(a) = A tanh(S a), with A = 1.7159 and S = 2/3 (LeCun et al., 1998)."""
+    return 1.7159 * keras.ops.tanh(x * (2.0 / 3.0))
+
+
+# --------------------------------------------------------------------------------------------------------
 # Full models
 
 
 def lenet5(input_shape: tuple[int, int, int] = (32, 32, 1), n_classes: int = 10) -> keras.Sequential:
-    """LeNet-5 (LeCun et al., 1998) in today's terms: tanh convolutions, average pooling, dense top.
+    """LeNet-5 as most books and courses build it today (not the 1998 paper's; see :func:`lenet5_original`).
 
-    C1: 6 maps 5 × 5; S2: 2 × 2 average pooling; C3: 16 maps 5 × 5 (all-to-all, not the paper's partial
-    connection table); S4: pooling; C5: 120 maps 5 × 5; F6: 84 units; output: ``n_classes`` (softmax instead
-    of the paper's RBF units).
+    C1: 6 maps 5 × 5, tanh; S2: 2 × 2 average pooling; C3: 16 maps 5 × 5 reading all 6 S2 maps; S4: pooling;
+    C5: 120 maps 5 × 5; F6: 84 units; output: ``n_classes`` softmax units.
     """
     return keras.Sequential(
         [
@@ -201,12 +355,50 @@ def lenet5(input_shape: tuple[int, int, int] = (32, 32, 1), n_classes: int = 10)
     )
 
 
-def alexnet(input_shape: tuple[int, int, int] = (227, 227, 3), n_classes: int = 1000) -> keras.Sequential:
-    """AlexNet (Krizhevsky et al., 2012) as one tower: five ReLU convolutions, three dense layers, dropout.
+def lenet5_original(input_shape: tuple[int, int, int] = (32, 32, 1), n_classes: int = 10) -> keras.Sequential:
+    """LeNet-5 as the 1998 paper describes it (LeCun, Bottou, Bengio, Haffner, Section II.B).
 
-    Local response normalization after conv1 and conv2, overlapping 3 × 3 max pooling with stride 2. The
-    paper split most layers over two GPUs (conv2, conv4 and conv5 saw only their GPU's half of the maps);
-    this single-tower version has all-to-all connections, hence a few more parameters.
+    * squashing function :func:`lecun_tanh` in C1 to F6;
+    * S2, S4: the four inputs of each 2 × 2 window are summed, multiplied by a trainable coefficient and
+      shifted by a trainable bias, one pair per map (here: average pooling, then a 1 × 1 depthwise convolution
+      with a bias, which is the same computation);
+    * C3: the partial connection table :data:`LENET5_C3_TABLE` (:class:`ConnectionTableConv2D`);
+    * output: ``n_classes`` Euclidean RBF units with fixed centres (:class:`EuclideanRBF`).
+
+    Trainable parameters: 156 + 12 + 1,516 + 32 + 48,120 + 10,164 = 60,000 for ten classes, plus the 840
+    non-trainable RBF centres.
+    """
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Conv2D(6, 5, activation=lecun_tanh, name="C1"),
+            layers.AveragePooling2D(2, name="S2_sum"),
+            layers.DepthwiseConv2D(1, activation=lecun_tanh, name="S2"),
+            ConnectionTableConv2D(LENET5_C3_TABLE, 5, activation=lecun_tanh, name="C3"),
+            layers.AveragePooling2D(2, name="S4_sum"),
+            layers.DepthwiseConv2D(1, activation=lecun_tanh, name="S4"),
+            layers.Conv2D(120, 5, activation=lecun_tanh, name="C5"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(84, activation=lecun_tanh, name="F6"),
+            EuclideanRBF(n_classes, name="output"),
+        ],
+        name="lenet5_1998",
+    )
+
+
+def alexnet(
+    input_shape: tuple[int, int, int] = (227, 227, 3), n_classes: int = 1000, grouped: bool = False
+) -> keras.Sequential:
+    """AlexNet (Krizhevsky, Sutskever, Hinton, 2012): five ReLU convolutions, three dense layers, dropout.
+
+    Local response normalization after conv1 and conv2, overlapping 3 × 3 max pooling with stride 2, dropout
+    (0.5) on the outputs of fc6 and fc7. The input is 227 × 227 (the paper writes 224 × 224, which does not
+    give its 55 × 55 conv1 maps with an 11 × 11 kernel, stride 4 and no padding).
+
+    ``grouped=True`` is the paper's network: its two GPUs each held half of every layer's maps, and conv2,
+    conv4 and conv5 read only the maps on their own GPU, which is a convolution with ``groups=2`` (conv1,
+    conv3 and the dense layers read everything). ``grouped=False`` is the single-tower variant most code
+    builds, with all-to-all connections and more parameters.
     """
     import tensorflow as tf
 
@@ -216,28 +408,258 @@ def alexnet(input_shape: tuple[int, int, int] = (227, 227, 3), n_classes: int = 
             name=name,
         )
 
+    g = 2 if grouped else 1
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
             layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1"),
             lrn("lrn1"),
             layers.MaxPooling2D(3, strides=2, name="pool1"),
-            layers.Conv2D(256, 5, padding="same", activation="relu", name="conv2"),
+            layers.Conv2D(256, 5, padding="same", activation="relu", groups=g, name="conv2"),
             lrn("lrn2"),
             layers.MaxPooling2D(3, strides=2, name="pool2"),
             layers.Conv2D(384, 3, padding="same", activation="relu", name="conv3"),
-            layers.Conv2D(384, 3, padding="same", activation="relu", name="conv4"),
-            layers.Conv2D(256, 3, padding="same", activation="relu", name="conv5"),
+            layers.Conv2D(384, 3, padding="same", activation="relu", groups=g, name="conv4"),
+            layers.Conv2D(256, 3, padding="same", activation="relu", groups=g, name="conv5"),
             layers.MaxPooling2D(3, strides=2, name="pool5"),
             layers.Flatten(name="flatten"),
-            layers.Dropout(0.5, name="drop6"),
             layers.Dense(4096, activation="relu", name="fc6"),
-            layers.Dropout(0.5, name="drop7"),
+            layers.Dropout(0.5, name="drop6"),
             layers.Dense(4096, activation="relu", name="fc7"),
+            layers.Dropout(0.5, name="drop7"),
             layers.Dense(n_classes, activation="softmax", name="fc8"),
         ],
-        name="alexnet",
+        name="alexnet_2gpu" if grouped else "alexnet",
     )
+
+
+#: GoogLeNet's inception modules (Szegedy et al., 2015, Table 1): #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5,
+#: pool proj.
+GOOGLENET_INCEPTION: dict[str, tuple[int, int, int, int, int, int]] = {
+    "3a": (64, 96, 128, 16, 32, 32),
+    "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64),
+    "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+def googlenet(
+    input_shape: tuple[int, int, int] = (224, 224, 3), n_classes: int = 1000, global_pooling: bool = True
+) -> keras.Model:
+    """GoogLeNet as in Table 1 of Szegedy et al. (2015), for inference: the auxiliary classifiers, used only in
+    training, and the local response normalizations (no parameters) are left out.
+
+    Stem (7 × 7/2 convolution, 3 × 3/2 max pooling, 1 × 1 then 3 × 3 convolutions, 3 × 3/2 max pooling), the
+    nine inception modules of :data:`GOOGLENET_INCEPTION` with max pooling between stages, then global average
+    pooling of the 7 × 7 × 1024 maps, dropout (40 %) and one dense softmax layer. ``global_pooling=False``
+    flattens the maps instead (what an AlexNet-style top would do), to count what the pooling saves.
+    """
+    def conv(t: Any, n: int, k: int, s: int = 1) -> Any:
+        return layers.Conv2D(n, k, strides=s, padding="same", activation="relu")(t)
+
+    def pool(t: Any) -> Any:
+        return layers.MaxPooling2D(3, strides=2, padding="same")(t)
+
+    inputs = keras.Input(shape=input_shape)
+    x = pool(conv(inputs, 64, 7, 2))
+    x = pool(conv(conv(x, 64, 1), 192, 3))
+    for name, filters in GOOGLENET_INCEPTION.items():
+        if name in ("4a", "5a"):
+            x = pool(x)
+        x = inception_module(x, *filters)
+    x = layers.GlobalAveragePooling2D()(x) if global_pooling else layers.Flatten()(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="googlenet" if global_pooling else "googlenet_flatten_top")
+
+
+def resnet(
+    units: Sequence[int] = (3, 4, 6, 3),
+    bottleneck: bool = True,
+    se_ratio: int | None = None,
+    use_bias: bool = False,
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    n_classes: int = 1000,
+) -> keras.Model:
+    """An ImageNet ResNet (He et al., 2016, Table 1): ResNet-50 by default, ResNet-34 with ``bottleneck=False``.
+
+    Stem: 7 × 7/2 convolution with batch norm and ReLU, 3 × 3/2 max pooling. Then four stages of
+    ``units`` residual units with 64, 128, 256, 512 filters (bottleneck units expand them 4 ×); the first unit
+    of stages 2–4 halves the maps with a stride of 2 and a projection shortcut. Global average pooling and one
+    dense softmax layer. ``se_ratio`` puts an SE block in every unit (SE-ResNet, Hu et al.); ``use_bias``
+    adds biases to the convolutions, as ``keras.applications.ResNet50`` does.
+
+    Raises:
+        ValueError: if ``units`` is not four positive integers.
+    """
+    units = tuple(units)
+    if len(units) != 4 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in units):
+        raise ValueError(f"units={units!r}: must be four positive integers")
+    if se_ratio is not None and not bottleneck:
+        raise ValueError(f"se_ratio={se_ratio!r}: SE blocks are only wired into bottleneck units here")
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Conv2D(64, 7, strides=2, padding="same", use_bias=use_bias)(inputs)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    for stage, (n, filters) in enumerate(zip(units, (64, 128, 256, 512))):
+        for u in range(n):
+            strides = 2 if stage > 0 and u == 0 else 1
+            if bottleneck:
+                x = bottleneck_residual_unit(x, filters, strides=strides, se_ratio=se_ratio, use_bias=use_bias)
+            else:
+                x = residual_unit(x, filters, strides=strides, use_bias=use_bias)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(n_classes, activation="softmax")(x)
+    depth = 2 + (3 if bottleneck else 2) * sum(units)
+    return keras.Model(inputs, outputs, name=f"{'se_' if se_ratio else ''}resnet{depth}")
+
+
+# --------------------------------------------------------------------------------------------------------
+# The degradation problem, at MNIST scale
+
+
+def small_net(
+    units_per_stage: int,
+    residual: bool,
+    width: int = 16,
+    input_shape: tuple[int, int, int] = (28, 28, 1),
+    n_classes: int = 10,
+) -> keras.Model:
+    """A plain or residual network in the style of the ResNet paper's CIFAR-10 study, sized for MNIST.
+
+    A 3 × 3 stride-2 stem convolution (``width`` maps), then two stages of ``units_per_stage`` units of two
+    3 × 3 conv–BN layers each: ``width`` maps, then ``2 × width`` maps at half the size (the first convolution
+    of stage 2 has a stride of 2). Global average pooling and a dense layer of ``n_classes`` logits (no
+    softmax). Weighted layers: 4 × ``units_per_stage`` + 2. He-normal initialization and batch norm
+    everywhere.
+
+    The plain net chains conv–BN–ReLU layers. The residual net has exactly the same layers and parameters and
+    adds each unit's input to its output before the second ReLU; where the shape changes the shortcut
+    subsamples and pads the new channels with zeros (the paper's parameter-free "option A").
+
+    Raises:
+        ValueError: for a non-positive ``units_per_stage`` or ``width``.
+    """
+    for value, argument in ((units_per_stage, "units_per_stage"), (width, "width")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{argument}={value!r}: must be a positive integer")
+
+    def conv_bn(t: Any, filters: int, strides: int = 1, name: str | None = None) -> Any:
+        conv = layers.Conv2D(filters, 3, strides, padding="same", use_bias=False, kernel_initializer="he_normal")
+        conv.name = name or conv.name
+        return layers.BatchNormalization(name=name and f"{name}_bn")(conv(t))
+
+    def option_a(t: Any, filters: int) -> Any:
+        extra = filters - int(t.shape[-1])
+        return layers.Lambda(lambda v: keras.ops.pad(v[:, ::2, ::2, :], [[0, 0], [0, 0], [0, 0], [0, extra]]))(t)
+
+    inputs = keras.Input(shape=input_shape)
+    x = layers.ReLU(name="stem_relu")(conv_bn(inputs, width, strides=2, name="stem"))
+    for stage, filters in enumerate((width, 2 * width)):
+        for u in range(units_per_stage):
+            strides = 2 if stage == 1 and u == 0 else 1
+            y = conv_bn(layers.ReLU()(conv_bn(x, filters, strides)), filters)
+            if residual:
+                y = layers.Add()([y, x if strides == 1 else option_a(x, filters)])
+            x = layers.ReLU()(y)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(n_classes, name="logits")(x)
+    kind = "residual" if residual else "plain"
+    return keras.Model(inputs, outputs, name=f"{kind}_{4 * units_per_stage + 2}")
+
+
+@dataclass(frozen=True)
+class TrainingCurve:
+    """What :func:`train_curve` records, one entry per optimizer step."""
+
+    loss: np.ndarray  #: mean cross-entropy of each training batch (nats), in training mode
+    error: np.ndarray  #: fraction of each training batch misclassified (0 to 1)
+    seconds: float  #: wall-clock time of the steps after the first (which includes tracing), in seconds
+
+
+def train_curve(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    steps: int,
+    batch_size: int = 128,
+    learning_rate: float = 0.05,
+    momentum: float = 0.9,
+    seed: int = 0,
+) -> TrainingCurve:
+    """Train ``model`` (it must output logits) with SGD and momentum for ``steps`` steps; record every batch.
+
+    Batches are drawn without replacement from a permutation of the examples seeded by ``seed`` (a new one
+    each pass). The loss and error are those of each batch as it is trained on, as the ResNet paper's training
+    curves show. Seed Keras (``keras.utils.set_random_seed``) before building the model for the same weights.
+
+    Raises:
+        ValueError: for mismatched ``images``/``labels``, non-float images, or non-positive sizes.
+    """
+    import tensorflow as tf
+
+    if len(images) != len(labels):
+        raise ValueError(f"labels: {len(labels)} labels for {len(images)} images")
+    if not np.issubdtype(np.asarray(images).dtype, np.floating):
+        raise ValueError(f"images: expected floats (scaled pixels), got {np.asarray(images).dtype}")
+    for value, argument in ((steps, "steps"), (batch_size, "batch_size")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{argument}={value!r}: must be a positive integer")
+    if batch_size > len(images):
+        raise ValueError(f"batch_size={batch_size!r}: larger than the {len(images)} examples")
+    optimizer = keras.optimizers.SGD(learning_rate, momentum=momentum)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function
+    def step(x: Any, y: Any) -> tuple[Any, Any]:
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = loss_fn(y, logits)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        wrong = tf.reduce_mean(tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32) != y, tf.float32))
+        return loss, wrong
+
+    rng = np.random.default_rng(seed)
+    per_pass = len(images) // batch_size
+    order = rng.permutation(len(images))
+    losses, errors = np.empty(steps), np.empty(steps)
+    start = time.perf_counter()
+    for i in range(steps):
+        if i == 1:
+            start = time.perf_counter()
+        if i and i % per_pass == 0:
+            order = rng.permutation(len(images))
+        batch = order[(i % per_pass) * batch_size : (i % per_pass + 1) * batch_size]
+        loss, wrong = step(tf.constant(images[batch]), tf.constant(labels[batch], dtype=tf.int32))
+        losses[i], errors[i] = float(loss), float(wrong)
+    return TrainingCurve(losses, errors, time.perf_counter() - start if steps > 1 else 0.0)
+
+
+def kernel_gradient_norms(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Norm of the cross-entropy's gradient with respect to each Conv2D kernel, from the input to the output.
+
+    One forward and backward pass on (``images``, ``labels``) in training mode (batch norm uses the batch's
+    statistics, as during training); the model must output logits.
+
+    Raises:
+        ValueError: if the model has no Conv2D layer.
+    """
+    import tensorflow as tf
+
+    convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    if not convs:
+        raise ValueError(f"model: {model.name!r} has no Conv2D layer")
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(tf.constant(labels, dtype=tf.int32), model(tf.constant(images), training=True))
+    grads = tape.gradient(loss, [c.kernel for c in convs])
+    return np.array([float(tf.norm(g)) for g in grads])
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -44,6 +44,178 @@ def test_lenet5_and_alexnet_parameters_by_hand():
     assert alex.get_layer("pool5").output.shape[1:] == (6, 6, 256)
 
 
+def test_lenet5_original_matches_the_paper():
+    model = arch.lenet5_original()
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    # LeCun et al. (1998), Section II.B: C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164
+    assert [model.get_layer(n).count_params() for n in ("C1", "S2", "C3", "S4", "C5", "F6")] == [
+        156, 12, 1516, 32, 48_120, 10_164
+    ]
+    assert trainable == 60_000 and model.count_params() == 60_000 + 84 * 10
+    # connections the paper quotes: C3 151,600 (weights and bias per output unit), whole net 340,908
+    assert arch.layer_macs(model.get_layer("C3")) + 10 * 10 * 16 == 151_600
+    assert sum(len(row) for row in arch.LENET5_C3_TABLE) == 60
+    y = model.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0)
+    assert y.shape == (2, 10) and np.all(y >= 0)  # squared distances
+
+
+def test_connection_table_conv_computes_only_listed_maps():
+    table = [(0,), (1, 2), (0, 1, 2)]
+    layer = arch.ConnectionTableConv2D(table, 3)
+    model = _single(layer, (5, 5, 3))
+    assert model.count_params() == 9 * 6 + 3
+    x = np.random.default_rng(2).normal(size=(1, 5, 5, 3)).astype("float32")
+    y = model.predict(x, verbose=0)
+    # the same convolution with a dense kernel that is zero where the table has no connection
+    kernel = np.zeros((3, 3, 3, 3), "float32")
+    flat = layer.kernel.numpy()
+    slot = 0
+    for j, row in enumerate(table):
+        for i in row:
+            kernel[:, :, i, j] = flat[:, :, slot]
+            slot += 1
+    dense = _single(keras.layers.Conv2D(3, 3), (5, 5, 3))
+    dense.layers[-1].set_weights([kernel, layer.bias.numpy()])
+    np.testing.assert_allclose(y, dense.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert arch.count_macs(model) == 3 * 3 * 9 * 6
+    with pytest.raises(ValueError, match="table"):
+        arch.ConnectionTableConv2D([(0, 0)], 3)
+    with pytest.raises(ValueError, match="table"):
+        _single(arch.ConnectionTableConv2D([(5,)], 3), (5, 5, 3))
+
+
+def test_euclidean_rbf_is_a_squared_distance():
+    layer = arch.EuclideanRBF(4)
+    model = _single(layer, (6,))
+    x = np.random.default_rng(3).normal(size=(3, 6)).astype("float32")
+    centres = layer.centres.numpy()
+    expected = ((x[:, :, None] - centres[None]) ** 2).sum(axis=1)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5)
+    assert set(np.unique(centres)) == {-1.0, 1.0} and not layer.trainable_weights
+    assert arch.count_macs(model) == 6 * 4
+    with pytest.raises(ValueError, match="units"):
+        arch.EuclideanRBF(0)
+
+
+def test_grouped_alexnet_is_the_papers_count():
+    alex = arch.alexnet(grouped=True)
+    convs = [(55, 96, 11, 3, 1), (27, 256, 5, 96, 2), (13, 384, 3, 256, 1), (13, 384, 3, 384, 2), (13, 256, 3, 384, 2)]
+    dense = [(6 * 6 * 256, 4096), (4096, 4096), (4096, 1000)]
+    params = sum((k * k * c_in // g + 1) * c_out for _, c_out, k, c_in, g in convs) + sum(
+        (n_in + 1) * n_out for n_in, n_out in dense
+    )
+    macs = sum(s * s * c_out * k * k * c_in // g for s, c_out, k, c_in, g in convs) + sum(a * b for a, b in dense)
+    assert alex.count_params() == params == 60_965_224
+    assert arch.count_macs(alex) == macs
+    assert alex.get_layer("conv2").count_params() == 5 * 5 * 48 * 256 + 256
+    # dropout acts on the outputs of fc6 and fc7, as in the paper
+    names = [layer.name for layer in alex.layers]
+    assert names.index("drop6") == names.index("fc6") + 1 and names.index("drop7") == names.index("fc7") + 1
+
+
+def test_googlenet_follows_table_1():
+    net = arch.googlenet()
+    assert net.output.shape[1:] == (1000,)
+    concat = [layer for layer in net.layers if isinstance(layer, keras.layers.Concatenate)]
+    assert [int(c.output.shape[-1]) for c in concat] == [256, 480, 512, 512, 512, 528, 832, 832, 1024]
+    assert [int(c.output.shape[1]) for c in concat] == [28, 28, 14, 14, 14, 14, 14, 7, 7]
+    keys = ("f1", "f3_reduce", "f3", "f5_reduce", "f5", "f_pool")
+    kwargs = dict(zip(keys, arch.GOOGLENET_INCEPTION["3a"]))
+    first = arch.block_model(arch.inception_module, (28, 28, 192), "3a", **kwargs)
+    assert arch.count_macs(first) == 128_049_152  # Table 1: 128M ops for inception (3a)
+    flat = arch.googlenet(global_pooling=False)
+    assert flat.count_params() - net.count_params() == (7 * 7 - 1) * 1024 * 1000
+
+
+def test_resnet_builders():
+    r50 = arch.resnet(use_bias=True)
+    reference = keras.applications.ResNet50(weights=None)
+    mine, keras_r50 = arch.cost(r50), arch.cost(reference)
+    assert (mine.params, mine.macs) == (keras_r50.params, keras_r50.macs) == (25_636_712, 3_857_973_248)
+    r34 = arch.resnet(bottleneck=False)
+    assert r34.name == "resnet34" and r34.output.shape[1:] == (1000,)
+    se = arch.resnet(se_ratio=16)
+    plain = arch.resnet()
+    widths = [(3, 256), (4, 512), (6, 1024), (3, 2048)]
+    se_params = sum(n * (c * (c // 16) + c // 16 + (c // 16) * c + c) for n, c in widths)
+    assert se.count_params() - plain.count_params() == se_params
+    with pytest.raises(ValueError, match="units"):
+        arch.resnet(units=(3, 4, 6))
+
+
+def test_bottleneck_unit_projection_and_se():
+    proj = arch.block_model(arch.bottleneck_residual_unit, (14, 14, 256), "p", filters=128, strides=2)
+    assert proj.output.shape[1:] == (7, 7, 512)
+    assert proj.count_params() == 256 * 128 + 9 * 128 * 128 + 128 * 512 + 256 * 512 + 4 * (128 + 128 + 512 + 512)
+    plain = arch.block_model(arch.bottleneck_residual_unit, (14, 14, 256), "b", filters=64)
+    se = arch.block_model(arch.bottleneck_residual_unit, (14, 14, 256), "s", filters=64, se_ratio=16)
+    assert se.count_params() - plain.count_params() == 256 * 16 + 16 + 16 * 256 + 256
+    with pytest.raises(ValueError, match="projection"):
+        arch.block_model(arch.residual_unit, (14, 14, 64), "bad", filters=128, projection=False)
+
+
+def test_small_nets_plain_and_residual_share_their_parameters():
+    for n in (1, 3):
+        plain, residual = arch.small_net(n, residual=False), arch.small_net(n, residual=True)
+        convs = [layer for layer in plain.layers if isinstance(layer, keras.layers.Conv2D)]
+        assert len(convs) + 1 == 4 * n + 2 and plain.name == f"plain_{4 * n + 2}"
+        assert plain.count_params() == residual.count_params()
+        assert arch.count_macs(plain) == arch.count_macs(residual)
+        assert residual.output.shape[1:] == (10,)
+    adds = [layer for layer in arch.small_net(3, residual=True).layers if isinstance(layer, keras.layers.Add)]
+    assert len(adds) == 6
+    with pytest.raises(ValueError, match="width"):
+        arch.small_net(2, residual=True, width=0)
+
+
+def test_residual_net_with_zero_branches_passes_its_input():
+    model = arch.small_net(1, residual=True, width=4, input_shape=(8, 8, 1))
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.name != "stem_bn":
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([np.zeros_like(gamma), beta, mean, var])
+    # every unit's branch is now zero: the stem's output flows through the shortcuts (subsampled, zero-padded)
+    stem = keras.Model(model.inputs, model.get_layer("stem_relu").output)
+    body = keras.Model(model.inputs, model.get_layer("pool").input)
+    x = np.random.default_rng(4).normal(size=(2, 8, 8, 1)).astype("float32")
+    s, b = stem.predict(x, verbose=0), body.predict(x, verbose=0)
+    assert b.shape == (2, 2, 2, 8)
+    np.testing.assert_allclose(b[..., :4], s[:, ::2, ::2, :], rtol=1e-5, atol=1e-6)
+    assert np.all(b[..., 4:] == 0)
+    plain = arch.small_net(1, residual=False, width=4, input_shape=(8, 8, 1))
+    assert not any(isinstance(layer, keras.layers.Add) for layer in plain.layers)
+
+
+def test_train_curve_learns_and_is_reproducible():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(256, 8, 8, 1)).astype("float32")
+    y = (x.mean(axis=(1, 2, 3)) > 0).astype("int64")
+    curves = []
+    for _ in range(2):
+        keras.utils.set_random_seed(0)
+        model = arch.small_net(1, residual=True, width=4, input_shape=(8, 8, 1), n_classes=2)
+        curves.append(arch.train_curve(model, x, y, steps=30, batch_size=32, learning_rate=0.05))
+    first, second = curves
+    assert first.loss.shape == first.error.shape == (30,)
+    np.testing.assert_allclose(first.loss, second.loss, rtol=1e-5)
+    assert first.loss[-5:].mean() < first.loss[:5].mean()
+    assert np.all((first.error >= 0) & (first.error <= 1))
+    with pytest.raises(ValueError, match="images"):
+        arch.train_curve(model, x.astype("uint8"), y, steps=1)
+    with pytest.raises(ValueError, match="batch_size"):
+        arch.train_curve(model, x, y, steps=1, batch_size=1000)
+
+
+def test_kernel_gradient_norms_one_per_conv():
+    keras.utils.set_random_seed(0)
+    model = arch.small_net(2, residual=False, width=4, input_shape=(8, 8, 1))
+    x = np.random.default_rng(6).normal(size=(16, 8, 8, 1)).astype("float32")
+    norms = arch.kernel_gradient_norms(model, x, np.arange(16) % 10)
+    assert norms.shape == (9,) and np.all(norms > 0)
+    with pytest.raises(ValueError, match="Conv2D"):
+        arch.kernel_gradient_norms(_single(keras.layers.Dense(3), (4,)), np.zeros((1, 4), "float32"), [0])
+
+
 def test_inception_module_by_hand():
     kwargs = dict(f1=64, f3_reduce=96, f3=128, f5_reduce=16, f5=32, f_pool=32)
     with_b = arch.block_model(arch.inception_module, (28, 28, 192), "with", **kwargs)
@@ -66,7 +238,7 @@ def test_residual_units_by_hand():
     bottleneck = arch.block_model(arch.bottleneck_residual_unit, (14, 14, 256), "b", filters=64)
     assert bottleneck.count_params() == 256 * 64 + 9 * 64 * 64 + 64 * 256 + 4 * (64 + 64 + 256)
     with pytest.raises(ValueError, match="filters"):
-        arch.block_model(arch.bottleneck_residual_unit, (14, 14, 100), "bad", filters=64)
+        arch.block_model(arch.bottleneck_residual_unit, (14, 14, 100), "bad", filters=64, projection=False)
 
 
 def test_residual_unit_identity_passes_input_when_branch_is_zero():
