@@ -365,15 +365,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     total = args.head_epochs + args.fine_epochs
     loss = "sparse_categorical_crossentropy"
 
-    def stopper():
-        return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)]
+    restored: dict[str, int] = {}
+
+    def stopper(phase: str) -> list[Any]:
+        """Early stopping on the validation loss (none if --patience 0); records the epoch it restores."""
+        if not args.patience:
+            return []
+        early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)
+
+        class Record(keras.callbacks.Callback):
+            def on_train_end(self, logs=None):
+                if early.best_weights is not None:  # best_epoch counts from 0 across phases (initial_epoch)
+                    restored[phase] = early.best_epoch + 1
+
+        return [early, Record()]
 
     # Phase 1: the head only.
     log1 = epoch_logger("head", total)
     model.compile(optimizer=keras.optimizers.Adam(args.head_lr), loss=loss, metrics=["accuracy"])
     head_trainable = transfer.trainable_summary(model)
     model.fit(pipes["train"], validation_data=pipes["validation"], epochs=args.head_epochs, verbose=0,
-              shuffle=False, callbacks=[log1, *(stopper() if args.patience else [])])
+              shuffle=False, callbacks=[log1, *stopper("head")])
     history = list(log1.rows)
     checks: dict[str, Any] = {}
     fine_trainable = None
@@ -395,7 +407,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log2 = epoch_logger("fine", total)
         model.fit(pipes["train"], validation_data=pipes["validation"], initial_epoch=done,
                   epochs=done + args.fine_epochs, verbose=0, shuffle=False,
-                  callbacks=[log2, *(stopper() if args.patience else [])])
+                  callbacks=[log2, *stopper("fine")])
         history += log2.rows
         checks["batchnorm_moving_mean_unchanged"] = all(
             np.array_equal(b, layer.moving_mean.numpy()) for b, layer in zip(before_bn, bn)
@@ -435,6 +447,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "skipped_files": prep["skipped"],
         "skipped_count": sum(len(v) for v in prep["skipped"].values()),
         "history": history,
+        "restored_epoch": restored,
         "base": args.base,
         "weights_note": prep["weights_note"],
         "image_size": prep["image_size"],

@@ -81,7 +81,7 @@ def test_help_explains_every_option():
 
 def test_end_to_end_on_a_tiny_folder(folder, tmp_path):
     out = tmp_path / "run"
-    result = run_cli("--data", str(folder), "--out", str(out), *FAST)
+    result = run_cli("--data", str(folder), "--out", str(out), *FAST, "--patience", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     epoch_lines = [line for line in result.stderr.splitlines() if " epoch " in line]
     assert [line.split(":")[1].strip() for line in epoch_lines] == ["head epoch 1/2", "fine epoch 2/2"]
@@ -98,6 +98,7 @@ def test_end_to_end_on_a_tiny_folder(folder, tmp_path):
     assert metrics["checks"] == {"batchnorm_moving_mean_unchanged": True, "frozen_layers_unchanged": True}
     assert metrics["trainable_parameters"]["fine"] > metrics["trainable_parameters"]["head"] > 0
     assert [row["phase"] for row in metrics["history"]] == ["head", "fine"]
+    assert metrics["restored_epoch"] == {"head": 1, "fine": 2}  # early stopping restored each phase's best epoch
     assert "RANDOM" in metrics["weights_note"]
     assert (out / "confusion.png").stat().st_size > 5_000
     model = keras.models.load_model(out / "model.keras")
