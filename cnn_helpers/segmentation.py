@@ -189,19 +189,117 @@ def pool_and_upsample(images: np.ndarray, times: int) -> np.ndarray:
     return tf.image.resize(small, (h, w), method="bilinear").numpy()
 
 
-def downsample_masks(masks: np.ndarray, factor: int) -> np.ndarray:
-    """Keep one label per ``factor × factor`` block (its centre pixel) and repeat it over the block.
+MASK_RULES = ("majority", "centre")
 
-    The best a model that predicts labels at ``1/factor`` of the resolution can do without finer detail.
+
+def downsample_masks(masks: np.ndarray, factor: int, rule: str = "majority") -> np.ndarray:
+    """Keep one label per ``factor × factor`` block and repeat it over the block.
+
+    What a model that outputs one hard label per block (at ``1/factor`` of the resolution) can at best
+    produce, blown back up to full size without finer detail.
+
+    Args:
+        masks: ``(..., height, width)`` label maps (non-negative integers).
+        factor: side of the blocks, pixels; height and width must be multiples of it.
+        rule: ``"majority"``: the block's most frequent label (ties go to the smaller label), the single
+            label that gets the most pixels of the block right; ``"centre"``: the label of the pixel at
+            ``(factor // 2, factor // 2)`` in the block, i.e. a nearest-neighbour subsampling.
     """
     masks = np.asarray(masks)
     factor = _positive_int(factor, "factor")
+    if rule not in MASK_RULES:
+        raise ValueError(f"rule={rule!r}: must be one of {MASK_RULES}")
+    if masks.ndim < 2:
+        raise ValueError(f"masks: need at least 2 dimensions, got shape {masks.shape}")
     h, w = masks.shape[-2:]
     if h % factor or w % factor:
         raise ValueError(f"factor={factor}: height {h} and width {w} must be multiples of it")
-    centre = factor // 2
-    small = masks[..., centre::factor, centre::factor]
+    if rule == "centre":
+        centre = factor // 2
+        small = masks[..., centre::factor, centre::factor]
+    else:
+        if masks.size and masks.min() < 0:
+            raise ValueError("masks: labels must be non-negative integers")
+        blocks = masks.reshape(*masks.shape[:-2], h // factor, factor, w // factor, factor)
+        labels = np.arange(int(masks.max()) + 1 if masks.size else 1)
+        counts = (blocks[..., None] == labels).sum(axis=(-4, -2))  # (..., h/f, w/f, labels)
+        small = counts.argmax(axis=-1).astype(masks.dtype)
     return np.repeat(np.repeat(small, factor, axis=-2), factor, axis=-1)
+
+
+def parameter_count(
+    input_channels: int = 3,
+    n_classes: int = len(CLASS_NAMES),
+    filters: Sequence[int] = (16, 32, 64),
+    skips: bool = False,
+    upsampling: str = "transpose",
+    batch_norm: bool = True,
+) -> int:
+    """Parameters of :func:`encoder_decoder` with these arguments, counted by hand (no model is built).
+
+    The same total as Keras's ``count_params()``, batch normalization's moving mean and variance included:
+    a 3 × 3 convolution from ``c`` to ``f`` maps has ``9·c·f`` weights (plus ``f`` biases without batch
+    normalization, or ``4·f`` batch-normalization numbers with it); a 2 × 2 transposed convolution has
+    ``4·c·f + f``; a skip connection adds the encoder's ``f`` maps to the decoder convolution's inputs.
+    """
+    c = _positive_int(input_channels, "input_channels")
+    n_classes = _positive_int(n_classes, "n_classes")
+    if not filters:
+        raise ValueError("filters: give at least one level")
+    filters = [_positive_int(f, f"filters[{i}]") for i, f in enumerate(filters)]
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"upsampling={upsampling!r}: must be one of {UPSAMPLINGS}")
+
+    def conv(c_in: int, f: int) -> int:
+        return 9 * c_in * f + (4 * f if batch_norm else f)
+
+    total = 0
+    for f in filters:
+        total += conv(c, f)
+        c = f
+    total += conv(c, 2 * filters[-1])
+    c = 2 * filters[-1]
+    for f in reversed(filters):
+        if upsampling == "transpose":
+            total += 4 * c * f + f
+            c = f
+        total += conv(c + (f if skips else 0), f)
+        c = f
+    return total + c * n_classes + n_classes
+
+
+def widen_to_match(
+    n_params: int,
+    filters: Sequence[int],
+    steps: int = 64,
+    **build: Any,
+) -> tuple[int, ...]:
+    """Filters of an :func:`encoder_decoder` widened uniformly to about ``n_params`` parameters.
+
+    Tries every width multiplier ``1 + k / steps`` for ``k = 0 … steps`` (up to twice as wide), each filter
+    count rounded to an integer, and returns the filters whose :func:`parameter_count` is closest to
+    ``n_params`` (the narrowest on a tie). Used to compare models of equal capacity, e.g. an encoder–decoder
+    against a U-Net, whose skip connections add decoder weights.
+
+    Args:
+        n_params: the parameter count to match.
+        filters: the starting filters (multiplier 1).
+        steps: how finely the multipliers between 1 and 2 are tried.
+        build: further keyword arguments of :func:`parameter_count` (``input_channels``, ``n_classes``,
+            ``skips``, ``upsampling``, ``batch_norm``).
+    """
+    n_params = _positive_int(n_params, "n_params")
+    steps = _positive_int(steps, "steps")
+    if not filters:
+        raise ValueError("filters: give at least one level")
+    best: tuple[int, tuple[int, ...]] | None = None
+    for k in range(steps + 1):
+        widened = tuple(max(1, round(f * (1 + k / steps))) for f in filters)
+        gap = abs(parameter_count(filters=widened, **build) - n_params)
+        if best is None or gap < best[0]:
+            best = (gap, widened)
+    assert best is not None
+    return best[1]
 
 
 def encoder_decoder(

@@ -90,12 +90,60 @@ def test_pool_and_upsample():
         segmentation.pool_and_upsample(images, 5)
 
 
-def test_downsample_masks():
+def test_downsample_masks_centre_rule():
     mask = np.arange(16).reshape(4, 4)
-    out = segmentation.downsample_masks(mask, 2)
+    out = segmentation.downsample_masks(mask, 2, rule="centre")
     assert np.array_equal(out, [[5, 5, 7, 7], [5, 5, 7, 7], [13, 13, 15, 15], [13, 13, 15, 15]])
     with pytest.raises(ValueError, match="factor"):
         segmentation.downsample_masks(mask, 3)
+    with pytest.raises(ValueError, match="rule"):
+        segmentation.downsample_masks(mask, 2, rule="mode")
+
+
+def test_downsample_masks_majority_rule():
+    mask = np.zeros((4, 4), np.uint8)
+    mask[0, 0] = mask[0, 1] = mask[1, 0] = 2  # top-left block: three 2s, one 0
+    mask[2:, 2:] = [[1, 1], [3, 0]]  # bottom-right block: two 1s
+    mask[0, 3] = 3  # top-right block: one 3, three 0s
+    out = segmentation.downsample_masks(mask, 2)
+    assert out.dtype == mask.dtype and out.shape == mask.shape
+    assert np.array_equal(out[::2, ::2], [[2, 0], [0, 1]])
+    assert np.array_equal(segmentation.downsample_masks(np.array([[0, 1], [1, 0]]), 2), [[0, 0], [0, 0]])  # tie
+    # batches of masks are handled block by block, image by image
+    batch = np.stack([mask, 3 - mask])
+    assert np.array_equal(segmentation.downsample_masks(batch, 2)[1][::2, ::2], [[1, 3], [3, 2]])
+
+
+def test_majority_gets_at_least_as_many_pixels_right_as_the_centre():
+    _, masks = segmentation.make_dataset(20, size=32, seed=2)
+    for factor in (2, 4, 8):
+        majority = (segmentation.downsample_masks(masks, factor) == masks).mean()
+        centre = (segmentation.downsample_masks(masks, factor, rule="centre") == masks).mean()
+        assert majority >= centre
+    assert np.array_equal(segmentation.downsample_masks(masks, 1), masks)
+
+
+@pytest.mark.parametrize("skips", [False, True])
+@pytest.mark.parametrize("upsampling", ["transpose", "bilinear"])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_parameter_count_matches_keras(skips, upsampling, batch_norm):
+    for filters, channels in (((4, 8), 3), ((3, 5, 7), 1)):
+        model = segmentation.encoder_decoder(
+            (32, 32, channels), 5, filters, skips=skips, upsampling=upsampling, batch_norm=batch_norm
+        )
+        count = segmentation.parameter_count(channels, 5, filters, skips, upsampling, batch_norm)
+        assert count == model.count_params()
+
+
+def test_widen_to_match():
+    target = segmentation.parameter_count(filters=(16, 32, 64), skips=True)
+    widened = segmentation.widen_to_match(target, (16, 32, 64))
+    assert widened != (16, 32, 64) and all(w >= f for w, f in zip(widened, (16, 32, 64)))
+    assert abs(segmentation.parameter_count(filters=widened) / target - 1) < 0.02
+    # a target already met needs no widening
+    assert segmentation.widen_to_match(segmentation.parameter_count(filters=(8, 16)), (8, 16)) == (8, 16)
+    with pytest.raises(ValueError, match="n_params"):
+        segmentation.widen_to_match(0, (8, 16))
 
 
 @pytest.mark.parametrize("skips", [False, True])
