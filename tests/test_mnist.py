@@ -40,6 +40,17 @@ def test_baseline_is_compiled_with_nadam():
     assert isinstance(model.optimizer, keras.optimizers.Nadam)
 
 
+def test_baseline_initializer():
+    def initializers(model):
+        return [type(layer.kernel_initializer).__name__ for layer in model.layers
+                if layer.name in ("conv1", "conv2", "dense")]
+
+    assert initializers(mnist.baseline_model(compile=False)) == ["GlorotUniform"] * 3  # the stored run
+    he = mnist.baseline_model(compile=False, kernel_initializer="he_normal")  # Géron's 3rd edition
+    assert initializers(he) == ["HeNormal"] * 3
+    assert type(he.get_layer("output").kernel_initializer).__name__ == "GlorotUniform"
+
+
 def test_our_model_parameters_match_the_hand_formula():
     stages = ((8, 8), (16,))
     model = mnist.our_model(stages=stages, dropout=0.2)
