@@ -189,8 +189,8 @@ def make_pipeline(
 
     Steps: decode JPEG (if the images are encoded bytes) → resize the short side to
     ``image_size / CROP_FRACTION`` → cast to uint8 → cache → (training) shuffle → crop ``image_size`` ×
-    ``image_size`` (random for training, central otherwise) → batch → (training) augmentation → the base's
-    ``preprocess_input`` → prefetch(AUTOTUNE).
+    ``image_size`` (random for training, with a new offset every epoch; central otherwise) → batch →
+    (training) augmentation → the base's ``preprocess_input`` → prefetch(AUTOTUNE).
 
     Args:
         ds: unbatched ``(image, label)``: uint8 H × W × 3 images of any size, or encoded JPEG strings.
@@ -231,10 +231,16 @@ def make_pipeline(
         out = out.cache(cache if isinstance(cache, str) else "")
     if training:
         out = out.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        # One stateless seed per photo, drawn anew each epoch (a seeded stateful crop inside map would
+        # restart its stream with every new iterator and repeat the same offsets epoch after epoch).
+        crop_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        out = tf.data.Dataset.zip((out, crop_seeds)).map(lambda pair, s: (*pair, s))
+    else:
+        out = out.map(lambda image, label: (image, label, tf.zeros(2, tf.int64)))
 
-    def crop(image, label):
+    def crop(image, label, crop_seed):
         if training:
-            image = tf.image.random_crop(image, (image_size, image_size, 3), seed=seed)
+            image = tf.image.stateless_random_crop(image, (image_size, image_size, 3), seed=crop_seed)
         else:
             h, w = tf.shape(image)[0], tf.shape(image)[1]
             top, left = (h - image_size) // 2, (w - image_size) // 2
@@ -257,7 +263,8 @@ def from_directory(directory: str, *, image_size: int, batch_size: int = 32, see
 
     Wraps ``keras.utils.image_dataset_from_directory``, which decodes and resizes (central crop to a square,
     side ``image_size / CROP_FRACTION``). Returns ``(dataset, class_names)``; class names are the sorted
-    folder names. Extra arguments (``validation_split``, ``subset``) go to Keras unchanged.
+    folder names, or ``class_names=`` when given (label ``i`` is then the folder ``class_names[i]``).
+    Extra arguments (``validation_split``, ``subset``) go to Keras unchanged.
     """
     import keras
     import tensorflow as tf
@@ -754,7 +761,7 @@ def show_batch(images, labels, class_names: Sequence[str], *, title: str, predic
     if n == 0:
         raise ValueError("images: nothing to show")
     rows = math.ceil(n / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.9 * columns, 2.1 * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.9 * columns, 2.4 * rows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:

@@ -485,3 +485,19 @@ def test_classifier_from_scratch_trains_everything_with_batch_statistics():
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     model.train_on_batch(np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)), np.zeros(4))
     assert not np.allclose(first_bn.moving_mean.numpy(), before)  # training mode updates statistics
+
+
+def test_random_crops_change_from_epoch_to_epoch_and_repeat_across_runs():
+    keras.utils.set_random_seed(42)  # as the chapters do: a seeded stateful crop would replay epoch 1
+    ds, _ = random_photos(6, sizes=((60, 90),))
+
+    def epochs(n):
+        out = transfer.make_pipeline(ds, base="mobilenetv2", image_size=32, training=True, batch_size=6,
+                                     augment=False, preprocess=False, shuffle_buffer=1)  # no reordering
+        return [next(iter(out))[0].numpy() for _ in range(n)]
+
+    first, second = epochs(2)
+    assert not np.array_equal(first, second)  # a new crop offset each epoch, not a replay of epoch 1
+    again = epochs(2)
+    np.testing.assert_array_equal(first, again[0])  # and the same sequence on a new run: seeded
+    np.testing.assert_array_equal(second, again[1])
