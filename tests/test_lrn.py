@@ -99,13 +99,78 @@ def test_tf_arguments_rejects_even_windows_and_unknown_conventions():
         lrn.tf_arguments(5, 2.0, 1e-4, 0.75, convention="torch")
 
 
+def test_gain_factors_multiply_to_the_gain_and_isolate_the_neighbours():
+    x = np.abs(np.random.default_rng(4).normal(scale=120.0, size=(2, 3, 3, 11)))
+    x[0, 0, 0, 3] = 0.0
+    parts = lrn.gain_factors(x, 2, 2.0, 1e-4, 0.75)
+    gain = lrn.local_response_normalization(x, 2, 2.0, 1e-4, 0.75)[x != 0] / x[x != 0]
+    np.testing.assert_allclose((parts.constant * parts.own * parts.neighbours)[x != 0], gain, rtol=1e-12)
+    assert parts.constant == pytest.approx(2.0**-0.75)
+    # the neighbours' factor: the value's output divided by its output with the other channels silenced
+    i = 5
+    alone = np.zeros_like(x)
+    alone[..., i] = x[..., i]
+    alone_out = lrn.local_response_normalization(alone, 2, 2.0, 1e-4, 0.75)[..., i]
+    real_out = lrn.local_response_normalization(x, 2, 2.0, 1e-4, 0.75)[..., i]
+    np.testing.assert_allclose(parts.neighbours[..., i], real_out / alone_out, rtol=1e-12)
+    # the own factor: the lone value's output relative to k^-beta a
+    np.testing.assert_allclose(parts.own[..., i], alone_out / (x[..., i] * 2.0**-0.75), rtol=1e-12)
+    assert np.all(parts.neighbours <= 1.0) and np.all(parts.own <= 1.0)
+
+
+def test_gain_factors_by_hand():
+    # one strong channel between two silent ones: the neighbours cost the silent ones, not the strong one
+    x = np.array([0.0, 100.0, 0.0])
+    parts = lrn.gain_factors(x, 1, 2.0, 1e-4, 0.75)
+    np.testing.assert_allclose(parts.own, [1.0, (2.0 / 3.0) ** 0.75, 1.0])
+    np.testing.assert_allclose(parts.neighbours, [(2.0 / 3.0) ** 0.75, 1.0, (2.0 / 3.0) ** 0.75])
+
+
+@pytest.mark.parametrize("bias, alpha, beta", [(2.0, 1e-4, 0.75), (1.0, 1e-3, 1.0), (0.5, 0.2, 0.6)])
+def test_peak_activation_is_the_maximum_of_a_lone_output(bias, alpha, beta):
+    peak = lrn.peak_activation(bias, alpha, beta)
+    grid = np.linspace(0, 10 * peak, 200_001)
+    out = grid * (bias + alpha * grid**2) ** -beta
+    assert grid[np.argmax(out)] == pytest.approx(peak, rel=1e-3)
+
+
+def test_peak_activation_is_infinite_when_the_output_never_falls():
+    assert lrn.peak_activation(2.0, 1e-4, 0.5) == float("inf")
+    assert lrn.peak_activation(2.0, 0.0, 0.75) == float("inf")
+    with pytest.raises(ValueError, match="bias"):
+        lrn.peak_activation(0.0, 1e-4, 0.75)
+
+
+def test_keras_layer_matches_tensorflow_has_no_weights_and_reloads(tmp_path):
+    import keras
+
+    x = np.random.default_rng(5).normal(scale=60.0, size=(2, 4, 4, 12)).astype(np.float32)
+    args = {"depth_radius": 1, "bias": 1.5, "alpha": 3e-4, "beta": 0.6}
+    model = keras.Sequential([keras.Input((4, 4, 12)), lrn.LocalResponseNormalization(**args, name="lrn")])
+    expected = tf.nn.local_response_normalization(x, **args).numpy()
+    np.testing.assert_allclose(model(x).numpy(), expected, rtol=1e-6)
+    assert model.count_params() == 0
+    path = tmp_path / "lrn.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    assert reloaded.get_layer("lrn").get_config()["alpha"] == pytest.approx(3e-4)
+    np.testing.assert_allclose(reloaded(x).numpy(), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="beta"):
+        lrn.LocalResponseNormalization(beta=-1.0)
+
+
 def test_plots_return_figures():
     before = np.abs(np.random.default_rng(3).normal(scale=100, size=16))
-    after = lrn.local_response_normalization(before)
-    fig = lrn.plot_channel_profile(before, after, bias=2.0, beta=0.75, title="t")
+    fig = lrn.plot_channel_profile(before, title="t")
     assert len(fig.axes) == 2
-    energy = lrn.neighbourhood_energy(before, 2)
-    fig2 = lrn.plot_gain_vs_energy(energy, after / before, 2.0, 1e-4, 0.75, title="t")
-    assert len(fig2.axes) == 1
-    with pytest.raises(ValueError, match="kept"):
-        lrn.plot_gain_vs_energy(energy, after[:3], 2.0, 1e-4, 0.75, title="t")
+    samples = {"big": np.abs(np.random.default_rng(6).normal(scale=80, size=(2, 5, 5, 16))),
+               "small": np.abs(np.random.default_rng(7).normal(scale=1, size=(2, 5, 5, 16)))}
+    fig2 = lrn.plot_gain_curves(samples, title="t")
+    assert len(fig2.axes) == 2
+    assert len(fig2.axes[0].get_lines()) >= 2 * 2 + len(samples)  # a curve and a k/alpha line per k, a mark each
+    with pytest.raises(ValueError, match="before"):
+        lrn.plot_channel_profile(np.ones((2, 2)), title="t")
+    with pytest.raises(ValueError, match="samples"):
+        lrn.plot_gain_curves({"dead": np.zeros((1, 2, 2, 4))}, title="t")
+    with pytest.raises(ValueError, match="biases"):
+        lrn.plot_gain_curves(samples, title="t", biases=())
