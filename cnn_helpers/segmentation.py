@@ -30,10 +30,12 @@ def _shape_mask(kind: int, yy: np.ndarray, xx: np.ndarray, cy: float, cx: float,
     """Boolean mask of one shape of 'radius' r (pixels) centred at (cy, cx)."""
     if kind == 1:  # circle of radius r
         return (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
-    if kind == 2:  # axis-aligned square of side 2r · 0.85 (about the circle's area)
+    if kind == 2:  # axis-aligned square of side 1.7 r: area 2.89 r², about 0.92 of the circle's
         half = 0.85 * r
         return (np.abs(yy - cy) <= half) & (np.abs(xx - cx) <= half)
-    # upward equilateral triangle inscribed in a circle of radius 1.25 r (about the circle's area)
+    # upward equilateral triangle inscribed in a circle of radius 1.25 r: area (3√3/4)(1.25 r)² ≈ 2.03 r²,
+    # about 0.65 of the circle's. Its apex lies 1.25 r above the centre, so with a centre less than 1.25 r
+    # from the top edge (centres are at least r from every edge) the triangle is clipped by the image's top.
     rr = 1.25 * r
     top = cy - rr
     bottom = cy + rr / 2
@@ -49,7 +51,8 @@ def make_dataset(
     radius: tuple[float, float] = (0.08, 0.22),
     noise: float = 0.08,
     min_contrast: float = 0.3,
-) -> tuple[np.ndarray, np.ndarray]:
+    return_instances: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Generate ``n`` images of shapes on a textured background, with per-pixel labels.
 
     Each image has a smooth random texture (a sum of three random sinusoids around a random colour), 1 to
@@ -65,10 +68,15 @@ def make_dataset(
         noise: standard deviation of the pixel noise (images are in [0, 1]).
         min_contrast: a shape's colour differs from the background's base colour by at least this much in
             one channel at least (so no shape is invisible).
+        return_instances: also return which shape each pixel shows (the arrays above are the same either
+            way: the flag draws no extra random numbers).
 
     Returns:
         ``images`` float32 ``(n, size, size, 3)`` in [0, 1] and ``masks`` uint8 ``(n, size, size)`` holding
-        class indices into :data:`CLASS_NAMES`.
+        class indices into :data:`CLASS_NAMES`; with ``return_instances``, a third array ``instances``
+        uint8 ``(n, size, size)``: ``0`` for background, ``k`` for the ``k``-th shape drawn in that image
+        (``k >= 1``). A shape's visible area in pixels is the count of its ``k``; a shape entirely covered
+        by later ones has none.
     """
     n = _positive_int(n, "n")
     size = _positive_int(size, "size")
@@ -86,6 +94,7 @@ def make_dataset(
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     images = np.empty((n, size, size, 3), np.float32)
     masks = np.zeros((n, size, size), np.uint8)
+    instances = np.zeros((n, size, size), np.uint8)
     for i in range(n):
         base = rng.uniform(0.2, 0.8, size=3)
         texture = np.zeros((size, size), np.float32)
@@ -93,7 +102,7 @@ def make_dataset(
             fy, fx = rng.uniform(-0.4, 0.4, size=2)
             texture += np.sin(fy * yy + fx * xx + rng.uniform(0, 2 * np.pi)).astype(np.float32)
         image = base + 0.08 * texture[..., None] * rng.uniform(-1, 1, size=3)
-        for _ in range(rng.integers(1, max_shapes + 1)):
+        for k in range(1, int(rng.integers(1, max_shapes + 1)) + 1):
             kind = int(rng.integers(1, len(CLASS_NAMES)))
             r = rng.uniform(lo, hi) * size
             cy, cx = rng.uniform(r, size - r, size=2)
@@ -103,9 +112,74 @@ def make_dataset(
                 colour = rng.uniform(0, 1, size=3)
             image[inside] = colour
             masks[i][inside] = kind
+            instances[i][inside] = k
         image += rng.normal(0, noise, size=image.shape)
         images[i] = np.clip(image, 0, 1)
+    if return_instances:
+        return images, masks, instances
     return images, masks
+
+
+def receptive_field(model: Any) -> int:
+    """Side, in input pixels, of the receptive field of one output pixel of a 2-D Keras model.
+
+    Walks the model's layers from input to output with the usual recursion: a layer of window ``k``,
+    stride ``s`` and dilation ``d`` grows the field by ``(k - 1) · d · j`` pixels, where ``j`` is the
+    distance in input pixels between neighbouring positions of its input, and multiplies ``j`` by ``s``.
+    Handled: ``Conv2D`` (and other layers with ``kernel_size``/``strides``/``dilation_rate``), max and
+    average pooling, ``Conv2DTranspose`` (``k × k`` window at stride ``s``: each output position depends
+    on ``ceil(k / s)`` inputs per axis, and ``j`` is divided by ``s``), ``UpSampling2D`` (nearest: one
+    input; bilinear: two), layers that keep positions (batch normalization, activations, dropout) and
+    merges (``Concatenate``, ``Add``...), which take the widest field of their inputs. The result is the
+    field of an output pixel far from the borders (with "same" padding a border pixel sees less of the
+    image), assuming square windows and strides.
+
+    Raises:
+        ValueError: ``model`` contains a layer this function does not know how to handle, or its merges
+            join maps of different resolutions.
+    """
+    import keras
+
+    # id(tensor) -> (field side, jump between neighbouring positions), input pixels
+    fields: dict[int, tuple[float, float]] = {id(t): (1.0, 1.0) for t in model.inputs}
+
+    def first(value: Any) -> int:
+        return int(value[0]) if isinstance(value, (tuple, list)) else int(value)
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        node_inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+        known = [fields[id(t)] for t in node_inputs]
+        field = max(f for f, _ in known)
+        jumps = {j for _, j in known}
+        if len(jumps) != 1:
+            raise ValueError(f"model: layer {layer.name!r} merges maps of different resolutions")
+        (jump,) = jumps
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            k, s = first(layer.kernel_size), first(layer.strides)
+            field, jump = field + (-(-k // s) - 1) * jump, jump / s
+        elif isinstance(layer, keras.layers.UpSampling2D):
+            extra = 1 if layer.interpolation == "bilinear" else 0
+            field, jump = field + extra * jump, jump / first(layer.size)
+        elif hasattr(layer, "kernel_size") or hasattr(layer, "pool_size"):
+            k = first(getattr(layer, "kernel_size", None) or layer.pool_size)
+            d = first(getattr(layer, "dilation_rate", 1))
+            field, jump = field + (k - 1) * d * jump, jump * first(layer.strides)
+        elif not isinstance(
+            layer,
+            (
+                keras.layers.BatchNormalization,
+                keras.layers.Activation,
+                keras.layers.ReLU,
+                keras.layers.Dropout,
+                keras.layers.Concatenate,
+                keras.layers.Add,
+            ),
+        ):
+            raise ValueError(f"model: layer {layer.name!r} ({type(layer).__name__}) is not handled")
+        fields[id(layer.output)] = (field, jump)
+    return round(fields[id(model.outputs[0])][0])
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -403,7 +477,7 @@ def plot_masks(
         true_masks: ``(n, h, w)`` class indices.
         predictions: model name → ``(n, h, w)`` predicted class indices.
         title: the figure's title.
-        scores: optional model name → one number per image (e.g. IoU) shown under each predicted mask.
+        scores: optional model name → each image's mean IoU, shown under each predicted mask.
     Returns:
         The Matplotlib figure.
     """
@@ -428,7 +502,7 @@ def plot_masks(
                 ax.set_title(columns[col], fontsize=9)
             label = columns[col]
             if scores is not None and label in scores:
-                ax.set_xlabel(f"IoU {scores[label][row]:.2f}", fontsize=8)
+                ax.set_xlabel(f"mean IoU {scores[label][row]:.2f}", fontsize=8)
     handles = [Patch(color=c, label=name) for c, name in zip(CLASS_COLORS, CLASS_NAMES, strict=True)]
     fig.legend(handles=handles, loc="lower center", ncol=len(CLASS_NAMES), fontsize=8, frameon=False)
     fig.suptitle(title)

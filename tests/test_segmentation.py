@@ -186,3 +186,70 @@ def test_shapes_contrast_with_the_background():
             inside = image[mask == c].mean(axis=0)
             outside = image[mask == 0].mean(axis=0)
             assert np.abs(inside - outside).max() > 0.1
+
+
+def test_instances_mark_each_visible_shape():
+    images, masks, instances = segmentation.make_dataset(30, size=32, seed=2, return_instances=True)
+    same_images, same_masks = segmentation.make_dataset(30, size=32, seed=2)
+    # the flag changes nothing else
+    assert np.array_equal(images, same_images) and np.array_equal(masks, same_masks)
+    assert instances.shape == masks.shape and instances.dtype == np.uint8
+    assert np.array_equal(instances > 0, masks > 0)
+    assert 1 <= instances.max() <= 3  # max_shapes
+    for mask, inst in zip(masks, instances, strict=True):
+        for k in np.unique(inst[inst > 0]):
+            assert len(np.unique(mask[inst == k])) == 1  # one class per shape
+    # a single shape per image: its visible area is its class's area
+    _, masks_1, instances_1 = segmentation.make_dataset(
+        10, size=32, seed=3, max_shapes=1, return_instances=True
+    )
+    assert np.array_equal(instances_1, (masks_1 > 0).astype(np.uint8))
+
+
+def test_triangle_area_is_about_two_thirds_of_the_circle():
+    yy, xx = np.mgrid[0:201, 0:201].astype(np.float32)
+    circle = segmentation._shape_mask(1, yy, xx, 100, 100, 40).sum()
+    square = segmentation._shape_mask(2, yy, xx, 100, 100, 40).sum()
+    triangle = segmentation._shape_mask(3, yy, xx, 100, 100, 40).sum()
+    assert triangle / circle == pytest.approx(3 * np.sqrt(3) / 4 * 1.25**2 / np.pi, rel=0.03)
+    assert square / circle == pytest.approx(1.7**2 / np.pi, rel=0.03)
+
+
+def _field_by_gradient(model: keras.Model, size: int) -> int:
+    """Side of the input region that changes the centre output pixel, by autodiff (all weights 1)."""
+    import tensorflow as tf
+
+    for weight in model.weights:
+        weight.assign(np.ones(weight.shape, weight.dtype))
+    x = tf.ones((1, size, size, model.input_shape[-1]))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(model(x)[0, size // 2, size // 2])
+    rows = np.flatnonzero(np.abs(tape.gradient(y, x).numpy()[0]).sum(axis=(1, 2)) > 0)
+    return int(rows[-1] - rows[0] + 1)
+
+
+def test_receptive_field_by_hand_and_by_gradient():
+    layers = keras.layers
+    flat = keras.Sequential([keras.Input((32, 32, 1))] + [layers.Conv2D(1, 3, padding="same") for _ in range(4)])
+    assert segmentation.receptive_field(flat) == 1 + 2 * 4
+    dilated = keras.Sequential([keras.Input((32, 32, 1)), layers.Conv2D(1, 3, dilation_rate=2, padding="same")])
+    assert segmentation.receptive_field(dilated) == 5
+    # a small U-shaped net with linear layers and average pooling, where every input pixel of the field
+    # reaches the output (with all weights 1): the gradient's support is the field
+    inputs = keras.Input((64, 64, 1))
+    a = layers.Conv2D(1, 3, padding="same")(inputs)  # field 3
+    b = layers.AveragePooling2D(2)(a)  # 4, jump 2
+    b = layers.Conv2D(1, 3, padding="same")(b)  # 8
+    b = layers.Conv2DTranspose(1, 2, strides=2)(b)  # 8, jump 1
+    c = layers.Concatenate()([a, b])
+    out = layers.Conv2D(1, 3, padding="same")(c)  # 10
+    unet_like = keras.Model(inputs, out)
+    assert segmentation.receptive_field(unet_like) == 10
+    assert _field_by_gradient(unet_like, 64) == 10
+    # our encoder–decoder: 1 + 5 · (2³ − 1) + 2 · 2³ = 52 pixels, skips or not
+    for skips in (False, True):
+        model = segmentation.encoder_decoder((64, 64, 3), filters=(4, 4, 4), skips=skips)
+        assert segmentation.receptive_field(model) == 52
+    with pytest.raises(ValueError, match="not handled"):
+        segmentation.receptive_field(keras.Sequential([keras.Input((8, 8, 1)), layers.Flatten()]))
