@@ -2,28 +2,34 @@
 
 Units: every ``*_bytes`` value is an integer number of bytes; times are seconds. Prose uses MB = 10**6 bytes.
 
-Three kinds of tools live here:
+Four kinds of tools live here:
 
 * **Model builders** without arguments (``"cnn_helpers.remedies:stride3_cnn"``), so that a fresh process
-  (:func:`cnn_helpers.memory.measure_peak`, or :func:`measure_training_peak` here) can import and build them.
-  They are variants of question 2's network (:func:`cnn_helpers.models.question2_cnn`).
-* **Cost models**: lower bounds of one training step's memory for each remedy, built on
+  (:func:`cnn_helpers.memory.measure_peak`, or :func:`measure_training_peaks` here) can import and build
+  them. They are variants of question 2's network (:func:`cnn_helpers.models.question2_cnn`): stride 3, one
+  layer fewer, mixed precision, a dense head; plus a deep conv–BN–ReLU chain for checkpointing.
+* **Cost models**: floors (lower bounds) of one training step's memory for each remedy, built on
   :func:`cnn_helpers.memory.estimate` (:func:`training_cost`, :func:`mixed_precision_cost`,
-  :func:`checkpointed_cost`, :func:`accumulation_cost`, :func:`replica_cost`).
-* **Mechanisms**: :class:`Checkpointed` (gradient checkpointing with ``tf.recompute_grad``),
-  :func:`accumulated_gradients` (gradient accumulation), :func:`split_batch` and
+  :func:`checkpointed_cost`, :func:`accumulation_cost`, :func:`replica_cost`), split into what lives between
+  steps and what one step allocates (:class:`TrainingCost`).
+* **Measurements**: :func:`measure_training_peaks` runs real training steps in a fresh process and reports,
+  for each, the state counted from the Keras variables and the step's measured peak (:class:`StepPeak`), to
+  compare with the floor of the same configuration.
+* **Mechanisms**: :class:`Checkpointed` (gradient checkpointing with ``tf.recompute_grad``, batch-norm
+  statistics updated once), :func:`accumulated_gradients` (gradient accumulation), :func:`split_batch` and
   :func:`mirrored_replica_batches` (how ``tf.distribute.MirroredStrategy`` splits a global batch).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import keras
@@ -44,13 +50,21 @@ class Checkpointed(layers.Layer):
     In training (``training=True``) the forward pass goes through ``tf.recompute_grad``: only the segment's
     input is kept for backpropagation, and the layers are run again when their gradients are needed. In
     inference the layers simply run in order. The wrapped layers' weights belong to this layer.
+
+    The recomputation runs the layers in training mode a second time, so a bare ``tf.recompute_grad``
+    updates batch normalization's moving averages twice per step. With ``restore_state=True`` (the default)
+    the non-trainable variables are put back, after the recomputation, to the values the forward pass
+    left; ``restore_state=False`` shows the trap.
     """
 
-    def __init__(self, inner: Sequence[layers.Layer], **kwargs: Any) -> None:
+    def __init__(self, inner: Sequence[layers.Layer], restore_state: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not inner:
             raise ValueError("inner: give at least one layer to checkpoint")
+        if not isinstance(restore_state, bool):
+            raise ValueError(f"restore_state={restore_state!r}: must be True or False")
         self.inner = list(inner)
+        self.restore_state = restore_state
 
     def build(self, input_shape: tuple[Any, ...]) -> None:
         shape = input_shape
@@ -73,9 +87,24 @@ class Checkpointed(layers.Layer):
         if training:
             import tensorflow as tf
 
-            # training=True is bound explicitly: the recomputation runs in the backward pass, outside the
-            # Keras call context, and BatchNormalization must use batch statistics there too.
-            return tf.recompute_grad(lambda t: self._forward(t, training=True))(x)
+            state = [v for layer in self.inner for v in layer.non_trainable_variables]
+            runs = []
+
+            def segment(t: Any) -> Any:
+                # training=True is bound explicitly: the recomputation runs in the backward pass, outside
+                # the Keras call context, and BatchNormalization must use batch statistics there too.
+                runs.append(None)
+                if len(runs) == 1 or not self.restore_state:  # the forward pass
+                    return self._forward(t, training=True)
+                # The recomputation would update BatchNormalization's moving averages a second time:
+                # put back the values the forward pass left.
+                saved = [tf.identity(v.value) for v in state]
+                out = self._forward(t, training=True)
+                for v, value in zip(state, saved):
+                    v.assign(value)
+                return out
+
+            return tf.recompute_grad(segment)(x)
         return self._forward(x, training=training)
 
 
@@ -111,6 +140,33 @@ def mixed_float16_cnn() -> keras.Sequential:
         [keras.Input(shape=models.QUESTION2_INPUT), *_question2_convs(dtype="mixed_float16")],
         name="question2_mixed_float16",
     )
+
+
+#: Units of the dense layer that :func:`dense_head_cnn` puts on top of question 2's network.
+DENSE_HEAD_UNITS = 64
+
+
+def dense_head_cnn(dtype: str | None = None) -> keras.Sequential:
+    """Question 2's network with a dense head, as AlexNet and VGG end: Flatten, then Dense(64).
+
+    The dense layer sees all 25 × 38 × 400 = 380,000 numbers of the top maps, so it holds about 24 M
+    weights, nearly all of the model's: a network whose weights and optimizer state outweigh its
+    activations at small batches.
+    """
+    return keras.Sequential(
+        [
+            keras.Input(shape=models.QUESTION2_INPUT),
+            *_question2_convs(dtype=dtype),
+            layers.Flatten(name="flatten", dtype=dtype),
+            layers.Dense(DENSE_HEAD_UNITS, name="dense", dtype=dtype),
+        ],
+        name="dense_head_cnn" if dtype is None else f"dense_head_{dtype}_cnn",
+    )
+
+
+def dense_head_mixed_float16_cnn() -> keras.Sequential:
+    """:func:`dense_head_cnn` under the ``"mixed_float16"`` policy."""
+    return dense_head_cnn(dtype="mixed_float16")
 
 
 #: The deeper variant used for gradient checkpointing: 64 × 64 RGB images, 12 conv–BN–ReLU blocks of 32 maps.
@@ -149,23 +205,61 @@ def deep_checkpointed_cnn() -> keras.Sequential:
 # --------------------------------------------------------------------------------------------------------
 # Cost models (lower bounds, bytes)
 
+#: Layers whose output is a view of their input in TensorFlow (a reshape): they hold no new numbers.
+VIEW_LAYERS = ("Flatten", "Reshape")
+
 
 @dataclass(frozen=True)
 class TrainingCost:
-    """Lower-bound memory of one training step, split by what holds it (bytes, for one device)."""
+    """Lower-bound memory of one training step, split by what holds it (bytes, for one device).
+
+    Two groups matter when the floor is compared with a measurement: what lives *between* steps
+    (:attr:`state_bytes`: weights, optimizer state, accumulators, plus the batch fed in, ``input_bytes``)
+    and what one step allocates on top of it (:attr:`step_bytes`: kept activations, weight gradients, the
+    remedy's temporary copies).
+    """
 
     remedy: str
     batch_size: int
-    kept_bytes: int  #: inputs and activations kept for backpropagation
+    optimizer: str
+    input_bytes: int  #: the batch of images fed to the model (float32)
+    activation_bytes: int  #: every layer's output, kept for backpropagation
     params_bytes: int  #: the weights (float32 master weights under mixed precision)
-    gradient_bytes: int  #: one gradient per parameter
-    optimizer_bytes: int  #: optimizer state (momentum vectors, moments, ...)
-    extra_bytes: int = 0  #: what the remedy adds: accumulators, recomputed activations, float16 weight copies
+    gradient_bytes: int  #: one float32 gradient per trainable parameter
+    optimizer_bytes: int  #: optimizer state (momentum vectors, moments, ...) per trainable parameter
+    extra_bytes: int = 0  #: what the remedy adds during the step: float16 copies, recomputed activations
+    accumulator_bytes: int = 0  #: gradient accumulators (alive between steps)
+
+    @property
+    def kept_bytes(self) -> int:
+        """Inputs and activations: what backpropagation needs from the forward pass."""
+        return self.input_bytes + self.activation_bytes
+
+    @property
+    def state_bytes(self) -> int:
+        """What lives between steps: weights, optimizer state and accumulators (not the input batch)."""
+        return self.params_bytes + self.optimizer_bytes + self.accumulator_bytes
+
+    @property
+    def step_bytes(self) -> int:
+        """What one step allocates on top of the state and the input batch: activations, gradients, extras."""
+        return self.activation_bytes + self.gradient_bytes + self.extra_bytes
 
     @property
     def total_bytes(self) -> int:
         """The sum of all parts."""
-        return self.kept_bytes + self.params_bytes + self.gradient_bytes + self.optimizer_bytes + self.extra_bytes
+        return self.state_bytes + self.input_bytes + self.step_bytes
+
+    def parts(self) -> dict[str, int]:
+        """The parts by name, in a fixed order (bytes), for tables and stacked bars."""
+        return {
+            "inputs": self.input_bytes,
+            "activations": self.activation_bytes,
+            "weights": self.params_bytes,
+            "gradients": self.gradient_bytes,
+            "optimizer state": self.optimizer_bytes,
+            "remedy's extra": self.extra_bytes + self.accumulator_bytes,
+        }
 
 
 def _slots(optimizer: str) -> int:
@@ -175,45 +269,70 @@ def _slots(optimizer: str) -> int:
     return memory.OPTIMIZER_SLOTS[key]
 
 
-def training_cost(model: keras.Model, batch_size: int, optimizer: str = "sgd", remedy: str = "") -> TrainingCost:
-    """Float32 training floor of a chain model: :func:`cnn_helpers.memory.estimate` split by part.
+def trainable_params(model: keras.Model) -> int:
+    """Number of trainable parameters (batch-norm moving averages, for example, are not trainable)."""
+    return sum(math.prod(int(d) for d in v.shape) for v in model.trainable_weights)
 
-    ``kept_bytes`` is the batch of inputs plus every layer's output; gradients equal the parameters; the
-    optimizer keeps ``OPTIMIZER_SLOTS[optimizer]`` more copies. ``total_bytes`` equals
-    ``estimate(...).training_bytes_with(optimizer)``.
+
+def autocast_params(model: keras.Model) -> int:
+    """Parameters that Keras casts to float16 at each call under ``"mixed_float16"``.
+
+    Kernels and biases are cast; batch normalization keeps its scale, offset and moving averages in float32.
     """
-    est = memory.estimate(model, batch_size=batch_size, dtype_bytes=FLOAT32_BYTES)
-    return TrainingCost(
-        remedy=remedy or f"batch {batch_size}",
-        batch_size=batch_size,
-        kept_bytes=est.input_bytes + est.activation_bytes,
-        params_bytes=est.params_bytes,
-        gradient_bytes=est.params_bytes,
-        optimizer_bytes=_slots(optimizer) * est.params_bytes,
+    # Keras marks each variable with a (private) autocast flag; without it, count nothing (a floor).
+    return sum(
+        math.prod(int(d) for d in v.shape) for v in model.trainable_weights if getattr(v, "_autocast", False)
     )
 
 
-def mixed_precision_cost(model: keras.Model, batch_size: int, optimizer: str = "sgd") -> TrainingCost:
-    """Training floor under Keras's ``"mixed_float16"`` policy.
+def _activation_bytes(est: memory.MemoryEstimate) -> int:
+    return sum(row.activation_bytes for row in est.layers if row.kind not in VIEW_LAYERS)
 
-    Inputs and activations are float16 (2 bytes); the master weights, their gradients and the optimizer
-    state stay float32 (4 bytes); a float16 copy of the weights (2 bytes each) is made for the computation.
+
+def training_cost(
+    model: keras.Model, batch_size: int, optimizer: str = "sgd", remedy: str = ""
+) -> TrainingCost:
+    """Float32 training floor of a chain model, built on :func:`cnn_helpers.memory.estimate`.
+
+    The input batch and every layer's output are kept (reshaping layers, :data:`VIEW_LAYERS`, add nothing);
+    there is one gradient per trainable parameter, and the optimizer keeps ``OPTIMIZER_SLOTS[optimizer]``
+    more copies of the trainable parameters. For a model whose parameters are all trainable and which has no
+    reshaping layer, ``total_bytes`` equals ``estimate(...).training_bytes_with(optimizer)``.
     """
-    est16 = memory.estimate(model, batch_size=batch_size, dtype_bytes=MIXED_BYTES)
-    params = est16.total_params
+    est = memory.estimate(model, batch_size=batch_size, dtype_bytes=FLOAT32_BYTES)
+    trainable = trainable_params(model) * FLOAT32_BYTES
     return TrainingCost(
-        remedy="mixed_float16",
+        remedy=remedy or f"batch {batch_size}",
         batch_size=batch_size,
-        kept_bytes=est16.input_bytes + est16.activation_bytes,
-        params_bytes=params * FLOAT32_BYTES,
-        gradient_bytes=params * FLOAT32_BYTES,
-        optimizer_bytes=_slots(optimizer) * params * FLOAT32_BYTES,
-        extra_bytes=params * MIXED_BYTES,
+        optimizer=optimizer.lower(),
+        input_bytes=est.input_bytes,
+        activation_bytes=_activation_bytes(est),
+        params_bytes=est.params_bytes,
+        gradient_bytes=trainable,
+        optimizer_bytes=_slots(optimizer) * trainable,
+    )
+
+
+def mixed_precision_cost(
+    model: keras.Model, batch_size: int, optimizer: str = "sgd", remedy: str = "mixed_float16"
+) -> TrainingCost:
+    """Training floor of a float32 chain model trained under Keras's ``"mixed_float16"`` policy.
+
+    The activations are float16 (2 bytes); the master weights, their gradients and the optimizer state stay
+    float32 (4 bytes). ``extra_bytes`` holds the float16 copies made during the step and kept for the
+    backward pass: one of each cast weight (:func:`autocast_params`) and one of the float32 input batch.
+    """
+    base = training_cost(model, batch_size, optimizer, remedy=remedy)
+    est16 = memory.estimate(model, batch_size=batch_size, dtype_bytes=MIXED_BYTES)
+    return replace(
+        base,
+        activation_bytes=_activation_bytes(est16),
+        extra_bytes=autocast_params(model) * MIXED_BYTES + est16.input_bytes,
     )
 
 
 def checkpointed_cost(
-    model: keras.Model, batch_size: int, segments: Sequence[int], optimizer: str = "sgd"
+    model: keras.Model, batch_size: int, segments: Sequence[int], optimizer: str = "sgd", remedy: str = ""
 ) -> TrainingCost:
     """Training floor when the chain's layers are cut into checkpointed segments.
 
@@ -223,43 +342,54 @@ def checkpointed_cost(
         segments: number of consecutive layers in each segment, summing to the number of layers, e.g.
             ``(2, 1)``: layers 1–2 form one segment, layer 3 another.
         optimizer: a key of ``memory.OPTIMIZER_SLOTS``.
+        remedy: the row's label (default: "checkpointing, N segments").
 
-    Only the inputs and each segment's output are kept in the forward pass (``kept_bytes``); in the
+    Only the inputs and each segment's output are kept in the forward pass (``activation_bytes``); in the
     backward pass one segment at a time is recomputed, so ``extra_bytes`` is the largest segment's inner
     activations (all but its last output).
     """
     est = memory.estimate(model, batch_size=batch_size, dtype_bytes=FLOAT32_BYTES)
-    sizes = [row.activation_bytes for row in est.layers]
+    sizes = [0 if row.kind in VIEW_LAYERS else row.activation_bytes for row in est.layers]
     if not segments or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in segments):
         raise ValueError(f"segments={segments!r}: must be positive layer counts")
     if sum(segments) != len(sizes):
         raise ValueError(f"segments={segments!r}: must add up to the model's {len(sizes)} layers")
-    kept, recompute, start = est.input_bytes, 0, 0
+    kept, recompute, start = 0, 0, 0
     for n in segments:
         block = sizes[start : start + n]
         kept += block[-1]
         recompute = max(recompute, sum(block[:-1]))
         start += n
-    return TrainingCost(
-        remedy=f"checkpointing, {len(segments)} segments",
-        batch_size=batch_size,
-        kept_bytes=kept,
-        params_bytes=est.params_bytes,
-        gradient_bytes=est.params_bytes,
-        optimizer_bytes=_slots(optimizer) * est.params_bytes,
-        extra_bytes=recompute,
-    )
+    base = training_cost(model, batch_size, optimizer, remedy=remedy or f"checkpointing, {len(segments)} segments")
+    return replace(base, activation_bytes=kept, extra_bytes=recompute)
 
 
-def accumulation_cost(model: keras.Model, micro_batch: int, steps: int, optimizer: str = "sgd") -> TrainingCost:
+def accumulation_cost(
+    model: keras.Model, micro_batch: int, steps: int, optimizer: str = "sgd", remedy: str = ""
+) -> TrainingCost:
     """Training floor with gradient accumulation: ``steps`` micro-batches of ``micro_batch`` per update.
 
-    The effective batch is ``micro_batch × steps``; memory is that of one micro-batch plus one
-    accumulator per parameter (``extra_bytes``).
+    The effective batch is ``micro_batch × steps``; memory is that of one micro-batch plus one float32
+    accumulator per trainable parameter (``accumulator_bytes``).
     """
     memory._positive_int(steps, "steps")
     base = training_cost(model, micro_batch, optimizer)
-    return replace(base, remedy=f"accumulation {steps} × {micro_batch}", extra_bytes=base.params_bytes)
+    label = remedy or f"accumulation {steps} × {micro_batch}"
+    return replace(base, remedy=label, accumulator_bytes=base.gradient_bytes)
+
+
+def format_costs(costs: Sequence[TrainingCost], unit: int = 10**6) -> str:
+    """A plain-text table of costs: one row per remedy, its parts and total in ``unit`` bytes (MB default).
+
+    The "extra" column is what the remedy adds (float16 copies, recomputed activations, accumulators).
+    """
+    memory._positive_int(unit, "unit")
+    names = ("inputs", "activ.", "weights", "grads", "optim.", "extra", "total")
+    lines = [f"{'remedy':<26}{'batch':>6}" + "".join(f"{n:>8}" for n in names)]
+    for c in costs:
+        values = [*c.parts().values(), c.total_bytes]
+        lines.append(f"{c.remedy[:25]:<26}{c.batch_size:>6}" + "".join(f"{v / unit:>8.1f}" for v in values))
+    return "\n".join(lines)
 
 
 def split_batch(global_batch: int, replicas: int) -> list[int]:
@@ -274,7 +404,9 @@ def split_batch(global_batch: int, replicas: int) -> list[int]:
     return [max(0, min(per, global_batch - i * per)) for i in range(replicas)]
 
 
-def replica_cost(model: keras.Model, global_batch: int, replicas: int, optimizer: str = "sgd") -> TrainingCost:
+def replica_cost(
+    model: keras.Model, global_batch: int, replicas: int, optimizer: str = "sgd", remedy: str = ""
+) -> TrainingCost:
     """Training floor on the busiest device when the batch is split over ``replicas`` (data parallelism).
 
     Every replica keeps a full copy of the weights, gradients and optimizer state; only the activations
@@ -282,7 +414,7 @@ def replica_cost(model: keras.Model, global_batch: int, replicas: int, optimizer
     """
     per_replica = max(split_batch(global_batch, replicas))
     base = training_cost(model, per_replica, optimizer)
-    return replace(base, remedy=f"{replicas} devices")
+    return replace(base, remedy=remedy or f"{replicas} devices")
 
 
 def conv_macs(model: keras.Model) -> list[int]:
@@ -367,46 +499,105 @@ def forward_seconds(model: keras.Model, x: Any, repeats: int) -> list[float]:
 
 
 @dataclass(frozen=True)
+class StepRequest:
+    """One configuration to measure: a model builder, a batch, gradient accumulation and an optimizer.
+
+    ``builder`` is an import path ``"package.module:function"`` of a function without arguments that
+    returns a built Keras model; ``optimizer`` is a key of ``memory.OPTIMIZER_SLOTS`` (``"sgd"`` is plain
+    SGD, ``"momentum"`` SGD with momentum 0.9).
+    """
+
+    builder: str
+    batch_size: int
+    accumulation_steps: int = 1
+    optimizer: str = "sgd"
+
+    def __post_init__(self) -> None:
+        if ":" not in self.builder:
+            raise ValueError(f"builder={self.builder!r}: must look like 'package.module:function'")
+        memory._positive_int(self.batch_size, "batch_size")
+        memory._positive_int(self.accumulation_steps, "accumulation_steps")
+        _slots(self.optimizer)
+
+
+@dataclass(frozen=True)
 class StepPeak:
-    """Peak resident memory of one SGD training step, measured in a fresh process (bytes, seconds)."""
+    """One training step measured on the CPU (bytes, seconds).
+
+    ``baseline_bytes`` and ``peak_bytes`` are the process's resident size just before the measured step and
+    its peak during it; ``state_bytes`` and ``input_bytes`` are counted exactly from the Keras objects
+    alive between steps (weights, optimizer variables, accumulators; the input batch).
+    """
 
     builder: str
     batch_size: int
     accumulation_steps: int
+    optimizer: str
     baseline_bytes: int
     peak_bytes: int
     seconds: float
+    state_bytes: int
+    input_bytes: int
 
     @property
     def delta_bytes(self) -> int:
         """What the step added on top of what was resident before it (weights, data, runtime)."""
         return self.peak_bytes - self.baseline_bytes
 
+    @property
+    def total_bytes(self) -> int:
+        """Training memory of this configuration: state + input batch + the step's measured peak."""
+        return self.state_bytes + self.input_bytes + self.delta_bytes
 
-def measure_training_peak(
-    builder: str, batch_size: int, accumulation_steps: int = 1, timeout_s: float = 600.0
-) -> StepPeak:
-    """Peak memory of one training step (optionally with gradient accumulation) in a fresh CPU process.
 
-    Same method as :func:`cnn_helpers.memory.measure_peak`: oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``), glibc
-    returning large freed blocks, one warm-up step, then the peak resident size (``VmHWM``, reset through
-    ``/proc/self/clear_refs``) of a second step minus the resident size just before it. The step feeds
-    ``accumulation_steps`` micro-batches of ``batch_size`` all-zeros images, sums their gradients into
-    float32 accumulators, and applies their mean with SGD.
+def measure_training_peaks(requests: Sequence[StepRequest], timeout_s: float = 900.0) -> list[StepPeak]:
+    """Peak memory of one training step for each request, measured one after another in one fresh process.
+
+    The method of :func:`cnn_helpers.memory.measure_peak` (through :func:`cnn_helpers.memory.run_probe`):
+    oneDNN's caching kernels off (``TF_ENABLE_ONEDNN_OPTS=0``) and glibc handing large freed blocks back
+    to the system, so that the resident size follows what is alive. For each request the child builds the
+    model, feeds all-zeros float32 images, runs one warm-up step (kernels, optimizer slots), returns freed
+    memory, resets the peak resident size (``VmHWM``, through ``/proc/self/clear_refs``), runs a second step
+    and records its peak minus the resident size just before it; then it deletes everything before the
+    next request. A step feeds ``accumulation_steps`` micro-batches, sums their gradients into float32
+    accumulators and applies their mean; under ``"mixed_float16"`` the optimizer is wrapped in a
+    ``keras.optimizers.LossScaleOptimizer``, as ``model.compile`` does.
 
     Raises:
-        ValueError: for a malformed ``builder`` or non-positive sizes.
+        ValueError: for an empty list or a request that is not a :class:`StepRequest`.
         RuntimeError: if the child process fails.
     """
-    if ":" not in builder:
-        raise ValueError(f"builder={builder!r}: must look like 'package.module:function'")
-    memory._positive_int(batch_size, "batch_size")
-    memory._positive_int(accumulation_steps, "accumulation_steps")
-    request = {"builder": builder, "batch_size": batch_size, "accumulation_steps": accumulation_steps}
-    return StepPeak(**memory.run_probe("cnn_helpers.remedies", request, timeout_s))
+    if not requests:
+        raise ValueError("requests: give at least one StepRequest")
+    for r in requests:
+        if not isinstance(r, StepRequest):
+            raise ValueError(f"requests: {r!r} is not a StepRequest")
+    payload = {"requests": [asdict(r) for r in requests]}
+    answer = memory.run_probe("cnn_helpers.remedies", payload, timeout_s)
+    return [StepPeak(**row) for row in answer["results"]]
 
 
-def _probe(request: dict) -> dict:
+def measure_training_peak(
+    builder: str,
+    batch_size: int,
+    accumulation_steps: int = 1,
+    optimizer: str = "sgd",
+    timeout_s: float = 600.0,
+) -> StepPeak:
+    """:func:`measure_training_peaks` for a single configuration (in its own fresh process)."""
+    request = StepRequest(builder, batch_size, accumulation_steps, optimizer)
+    return measure_training_peaks([request], timeout_s)[0]
+
+
+def _make_optimizer(name: str) -> keras.optimizers.Optimizer:
+    if name == "momentum":
+        return keras.optimizers.SGD(momentum=0.9)
+    if name == "nesterov":
+        return keras.optimizers.SGD(momentum=0.9, nesterov=True)
+    return keras.optimizers.get(name)
+
+
+def _measure_one(request: dict) -> dict:
     import importlib
 
     import numpy as np
@@ -419,22 +610,32 @@ def _probe(request: dict) -> dict:
     model = getattr(importlib.import_module(module_name), function_name)()
     batch, k = request["batch_size"], request["accumulation_steps"]
     x = tf.constant(np.zeros((batch, *model.inputs[0].shape[1:]), dtype="float32"))
-    optimizer = keras.optimizers.SGD()
-    accumulators = [tf.Variable(tf.zeros_like(v)) for v in model.trainable_variables]
+    optimizer = _make_optimizer(request["optimizer"])
+    if any(layer.dtype_policy.name == "mixed_float16" for layer in model.layers):
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    variables = model.trainable_variables
+    accumulators = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables] if k > 1 else []
+
+    def gradients() -> list[Any]:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(tf.cast(model(x, training=True), "float32")))
+            scaled = optimizer.scale_loss(loss)
+        return tape.gradient(scaled, variables)
 
     def step() -> None:
+        if k == 1:
+            optimizer.apply(gradients(), variables)
+            return
         for _ in range(k):
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(tf.square(tf.cast(model(x, training=True), "float32")))
-            grads = tape.gradient(loss, model.trainable_variables)
-            for acc, g in zip(accumulators, grads):
+            for acc, g in zip(accumulators, gradients()):
                 acc.assign_add(g)
-            del grads, tape, loss
-        optimizer.apply([acc / k for acc in accumulators], model.trainable_variables)
+        optimizer.apply([acc / k for acc in accumulators], variables)
         for acc in accumulators:
             acc.assign(tf.zeros_like(acc))
 
     step()
+    state = [*model.weights, *optimizer.variables, *accumulators]
+    state_bytes = sum(int(v.numpy().nbytes) for v in state)
     _memprobe._release_freed_memory()
     baseline = _memprobe._status_bytes("VmRSS")
     with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
@@ -447,10 +648,27 @@ def _probe(request: dict) -> dict:
         "builder": request["builder"],
         "batch_size": batch,
         "accumulation_steps": k,
+        "optimizer": request["optimizer"],
         "baseline_bytes": int(baseline),
         "peak_bytes": int(peak),
         "seconds": round(seconds, 3),
+        "state_bytes": state_bytes,
+        "input_bytes": int(x.numpy().nbytes),
     }
+
+
+def _probe(payload: dict) -> dict:
+    import gc
+
+    from cnn_helpers import _memprobe
+
+    results = []
+    for request in payload["requests"]:
+        results.append(_measure_one(request))
+        keras.backend.clear_session()
+        gc.collect()
+        _memprobe._release_freed_memory()
+    return {"results": results}
 
 
 def mirrored_replica_batches(cases: Sequence[tuple[int, int]], timeout_s: float = 300.0) -> list[list[int]]:

@@ -65,10 +65,55 @@ def test_training_cost_matches_memory_estimate():
 def test_mixed_precision_cost_by_hand():
     model = models.question2_cnn()
     params = 903_400
-    elements = 200 * 300 * 3 + 100 * 150 * 100 + 50 * 75 * 200 + 25 * 38 * 400
+    image = 200 * 300 * 3
+    maps = 100 * 150 * 100 + 50 * 75 * 200 + 25 * 38 * 400
     cost = remedies.mixed_precision_cost(model, 10, "adam")
-    assert cost.kept_bytes == 10 * elements * 2
-    assert cost.total_bytes == 10 * elements * 2 + params * (4 + 4 + 2 * 4 + 2)
+    assert cost.input_bytes == 10 * image * 4  # the batch is fed in float32
+    assert cost.activation_bytes == 10 * maps * 2
+    assert cost.extra_bytes == params * 2 + 10 * image * 2  # float16 copies of weights and input
+    assert cost.total_bytes == 10 * (image * 6 + maps * 2) + params * (4 + 4 + 2 * 4 + 2)
+    # Weight-dominated at batch 1: master weights, gradients, Adam state and copies exceed the float32 floor.
+    dense = remedies.dense_head_cnn()
+    assert (
+        remedies.mixed_precision_cost(dense, 1, "adam").total_bytes
+        > remedies.training_cost(dense, 1, "adam").total_bytes
+    )
+
+
+def test_cost_groups_add_up_and_count_only_trainable_parameters():
+    deep = remedies.deep_cnn()
+    trainable = (27 + 1) * 32 + 11 * (288 + 1) * 32 + 12 * 2 * 32
+    assert remedies.trainable_params(deep) == trainable
+    cost = remedies.training_cost(deep, 3, "adam")
+    assert cost.gradient_bytes == trainable * 4 and cost.optimizer_bytes == 2 * trainable * 4
+    assert cost.params_bytes == deep.count_params() * 4 > cost.gradient_bytes
+    assert cost.state_bytes + cost.input_bytes + cost.step_bytes == cost.total_bytes == sum(cost.parts().values())
+    # Batch norm's scale and offset stay float32 under mixed precision: only conv weights are cast.
+    assert remedies.autocast_params(deep) == (27 + 1) * 32 + 11 * (288 + 1) * 32
+    assert remedies.autocast_params(models.question2_cnn()) == 903_400
+
+
+def test_flatten_is_a_view_in_the_dense_head():
+    dense = remedies.dense_head_cnn()
+    assert dense.count_params() == 903_400 + (25 * 38 * 400 + 1) * 64
+    maps = 100 * 150 * 100 + 50 * 75 * 200 + 25 * 38 * 400
+    cost = remedies.training_cost(dense, 2, "sgd")
+    assert cost.activation_bytes == 2 * (maps + 64) * 4
+    est = memory.estimate(dense, batch_size=2)
+    assert est.activation_bytes - cost.activation_bytes == 2 * 25 * 38 * 400 * 4
+    mixed = remedies.dense_head_mixed_float16_cnn()
+    assert mixed.count_params() == dense.count_params() and mixed.layers[-1].compute_dtype == "float16"
+
+
+def test_format_costs_rows_and_width():
+    model = models.question2_cnn()
+    costs = [remedies.training_cost(model, 50, "adam", remedy="as asked"), remedies.accumulation_cost(model, 10, 5)]
+    lines = remedies.format_costs(costs).splitlines()
+    assert len(lines) == 3 and all(len(line) <= 88 for line in lines)
+    assert lines[1].split()[-1] == f"{costs[0].total_bytes / 1e6:.1f}"
+    assert lines[2].split()[-2] == f"{costs[1].accumulator_bytes / 1e6:.1f}"
+    with pytest.raises(ValueError, match="unit"):
+        remedies.format_costs(costs, unit=0)
 
 
 def test_checkpointed_cost_by_hand():
@@ -91,6 +136,7 @@ def test_accumulation_and_replica_costs():
     acc = remedies.accumulation_cost(model, 10, 5)
     base10 = remedies.training_cost(model, 10)
     assert acc.total_bytes == base10.total_bytes + base10.params_bytes
+    assert acc.state_bytes == base10.state_bytes + acc.accumulator_bytes and acc.step_bytes == base10.step_bytes
     rep = remedies.replica_cost(model, 50, 2)
     assert rep.total_bytes == remedies.training_cost(model, 25).total_bytes
     with pytest.raises(ValueError, match="steps"):
@@ -144,6 +190,52 @@ def test_measure_training_peak_rejects_bad_builder():
         remedies.measure_training_peak("no_colon", 1)
     with pytest.raises(ValueError, match="accumulation_steps"):
         remedies.measure_training_peak("a:b", 1, 0)
+    with pytest.raises(ValueError, match="optimizer"):
+        remedies.StepRequest("a:b", 1, optimizer="lbfgs")
+    with pytest.raises(ValueError, match="requests"):
+        remedies.measure_training_peaks([])
+
+
+def test_measured_step_sits_above_the_floor_of_the_same_configuration():
+    # One child process, two configurations: plain Adam, then SGD with accumulation over two micro-batches.
+    requests = [
+        remedies.StepRequest("cnn_helpers.remedies:stride3_cnn", 2, 1, "adam"),
+        remedies.StepRequest("cnn_helpers.remedies:stride3_cnn", 1, 2, "sgd"),
+    ]
+    adam, accum = remedies.measure_training_peaks(requests)
+    model = remedies.stride3_cnn()
+    floor_adam = remedies.training_cost(model, 2, "adam")
+    floor_accum = remedies.accumulation_cost(model, 1, 2, "sgd")
+    # State is counted from Keras's variables: the floor's, plus a few scalars (step counter, learning rate).
+    assert 0 <= adam.state_bytes - floor_adam.state_bytes <= 64
+    assert 0 <= accum.state_bytes - floor_accum.state_bytes <= 64
+    assert adam.input_bytes == floor_adam.input_bytes and accum.input_bytes == floor_accum.input_bytes
+    assert adam.delta_bytes >= floor_adam.step_bytes
+    assert accum.delta_bytes >= floor_accum.step_bytes
+    assert adam.total_bytes == adam.state_bytes + adam.input_bytes + adam.delta_bytes
+
+
+def test_checkpointed_updates_batch_norm_statistics_once():
+    def build(wrap: str) -> keras.Sequential:
+        inner = [keras.layers.Conv2D(4, 3, padding="same"), keras.layers.BatchNormalization(momentum=0.5)]
+        if wrap == "plain":
+            return keras.Sequential([keras.Input((8, 8, 3)), *inner])
+        return keras.Sequential([keras.Input((8, 8, 3)), remedies.Checkpointed(inner, restore_state=wrap == "restore")])
+
+    keras.utils.set_random_seed(3)
+    models_ = {w: build(w) for w in ("plain", "restore", "bare")}
+    for m in models_.values():
+        m.set_weights(models_["plain"].get_weights())
+    x = tf.random.normal((4, 8, 8, 3)) + 2.0
+    stats = {}
+    for wrap, m in models_.items():
+        _grads(m, x)
+        stats[wrap] = [v.numpy() for v in m.non_trainable_weights]
+    for a, b in zip(stats["plain"], stats["restore"]):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert not np.allclose(stats["plain"][0], stats["bare"][0])  # a bare recompute updates twice
+    with pytest.raises(ValueError, match="restore_state"):
+        remedies.Checkpointed([keras.layers.ReLU()], restore_state="yes")
 
 
 def test_timers_return_one_time_per_repeat():
