@@ -203,3 +203,17 @@ def test_blurring_lowers_the_high_frequency_fraction():
     padded = np.pad(noise, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="wrap")
     blurred = sum(kernel[i, j] * padded[:, i:i + 16, j:j + 16, :] for i in range(3) for j in range(3))
     assert comparisons.high_frequency_fraction(blurred) < 0.5 * comparisons.high_frequency_fraction(noise)
+
+
+def test_time_call_min_is_the_fastest_call():
+    import time
+
+    delays = iter([0.05, 0.001, 0.03, 0.02])  # warmup, then three timed calls
+
+    def uneven():
+        time.sleep(next(delays))
+
+    best = comparisons.time_call(uneven, repeats=3, warmup=1, statistic="min")
+    assert 0.0005 < best < 0.015
+    with pytest.raises(ValueError, match="statistic"):
+        comparisons.time_call(lambda: None, statistic="mean")
