@@ -560,8 +560,9 @@ def measure_training_peaks(requests: Sequence[StepRequest], timeout_s: float = 9
     memory, resets the peak resident size (``VmHWM``, through ``/proc/self/clear_refs``), runs a second step
     and records its peak minus the resident size just before it; then it deletes everything before the
     next request. A step feeds ``accumulation_steps`` micro-batches, sums their gradients into float32
-    accumulators and applies their mean; under ``"mixed_float16"`` the optimizer is wrapped in a
-    ``keras.optimizers.LossScaleOptimizer``, as ``model.compile`` does.
+    accumulators and applies their mean; when any layer's policy is ``"mixed_float16"`` the optimizer is
+    wrapped in a ``keras.optimizers.LossScaleOptimizer`` here (``model.compile`` wraps it only when the
+    *model's* own policy is ``"mixed_float16"``, and the builders here set the policy layer by layer).
 
     Raises:
         ValueError: for an empty list or a request that is not a :class:`StepRequest`.

@@ -245,3 +245,20 @@ def test_timers_return_one_time_per_repeat():
     assert all(t > 0 for t in remedies.train_step_seconds(model, x, 2))
     with pytest.raises(ValueError, match="repeats"):
         remedies.forward_seconds(model, x, 0)
+
+
+def test_compile_wraps_the_optimizer_only_under_a_model_wide_mixed_policy():
+    # The chapter's builders set "mixed_float16" layer by layer: the model's own policy stays float32 and
+    # compile leaves the optimizer unwrapped, which is why measure_training_peaks wraps it itself.
+    per_layer = remedies.mixed_float16_cnn()
+    assert per_layer.layers[0].dtype_policy.name == "mixed_float16"
+    per_layer.compile(optimizer=keras.optimizers.Adam(), loss="mse")
+    assert not isinstance(per_layer.optimizer, keras.optimizers.LossScaleOptimizer)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model_wide = models.question2_cnn()
+        model_wide.compile(optimizer=keras.optimizers.Adam(), loss="mse")
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert isinstance(model_wide.optimizer, keras.optimizers.LossScaleOptimizer)
