@@ -1,4 +1,4 @@
-"""Train the well-known MNIST baseline and our CNN in one run, and compare them (not run in CI).
+"""Train Géron's solution recipe (the baseline) and our CNN in one run, and compare them (not run in CI).
 
 Both models are trained on the same machine, one after the other, on MNIST's first 55,000 training images;
 the last 5,000 are the validation set watched after every epoch. Each model touches the 10,000-image test
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.only in ("both", "baseline"):
         keras.utils.set_random_seed(args.seed)
         train, val, test = datasets(32, False)
-        models.append(train_one("baseline (Keras example recipe, Nadam)", mnist.baseline_model(),
+        models.append(train_one("baseline (Géron's solution recipe, Nadam)", mnist.baseline_model(),
                                 train=train, val=val, test=test, epochs=epochs_baseline,
                                 train_images=n_train, batch_size=32))
     if args.only in ("both", "ours"):

@@ -179,14 +179,16 @@ def make_dataset(
 
 
 def baseline_model(compile: bool = True, kernel_initializer: str = "glorot_uniform") -> keras.Sequential:
-    """Géron's solution to this exercise: Conv(32) → Conv(64) → MaxPool → Dropout(0.25) → Dense(128) → Dropout(0.5).
+    """Géron's solution to this exercise: Conv(32) → Conv(64) → MaxPool → Dropout → Dense(128) → Dropout.
 
     The model of exercise 9 in the notebook of chapter 14 of A. Géron, *Hands-On Machine Learning with
     Scikit-Learn, Keras, and TensorFlow* (3rd edition, 2022), trained there with Nadam, batch 32 (Keras's
     default) for 10 epochs. Both convolutions are 3 × 3 with "same" padding and ReLU; the pool is 2 × 2; the
-    output layer is a 10-way softmax. Dropout(0.25) comes before ``Flatten`` here and after it in the notebook,
-    the same operation. If ``compile``, it is compiled with Nadam (Keras defaults), sparse categorical
-    cross-entropy and accuracy.
+    dropout rates are 0.25 (after the pool) and 0.5 (after the dense layer); the output layer is a 10-way
+    softmax. Dropout(0.25) comes before ``Flatten`` here and after it in the notebook, the same operation.
+    If ``compile``, it is compiled with Nadam (Keras defaults), sparse categorical cross-entropy and
+    accuracy. Géron holds out the last 5,000 images of ``keras.datasets.mnist`` in that file's order;
+    :data:`SPLITS` slices TFDS's stored (shuffled) order, so the validation digits differ from his.
 
     Args:
         compile: compile the model as in the recipe.
@@ -293,10 +295,18 @@ def compile_ours(
 
 @keras.saving.register_keras_serializable(package="cnn_helpers")
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
-    """One-cycle learning rate (Smith & Topin, 2017): a cosine rise to ``max_lr``, then a cosine fall.
+    """One-cycle learning rate, two-phase cosine variant: a cosine rise to ``max_lr``, then a cosine fall.
 
     The rate starts at ``max_lr / div_factor``, reaches ``max_lr`` at step ``round(warmup_fraction ×
     total_steps)`` and falls to ``max_lr / final_div_factor`` at step ``total_steps``; it stays there after.
+
+    This is the variant of fastai and PyTorch's ``torch.optim.lr_scheduler.OneCycleLR``, and the defaults
+    ``warmup_fraction=0.3`` and ``div_factor=25`` are PyTorch's (``pct_start``, ``div_factor``). Two
+    differences from PyTorch: momentum (Adam's beta_1) is not cycled, and ``final_div_factor`` divides
+    ``max_lr`` here, where PyTorch divides the start rate (its end rate is ``max_lr / (div_factor ×
+    final_div_factor)``). The original 1cycle policy of L. N. Smith and N. Topin, "Super-Convergence: Very
+    Fast Training of Neural Networks Using Large Learning Rates" (2017), is a linear rise and a linear fall
+    of equal length followed by a final decay to a much lower rate.
 
     Args:
         max_lr: the peak learning rate.
