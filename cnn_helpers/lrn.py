@@ -31,6 +31,11 @@ from matplotlib.figure import Figure
 #: AlexNet's hyperparameters as its paper gives them: n = 5 channels, k = 2, α = 1e-4, β = 0.75.
 ALEXNET = {"n": 5, "k": 2.0, "alpha": 1e-4, "beta": 0.75}
 
+#: Caffe's reference AlexNet (BVLC ``models/bvlc_alexnet``): ``local_size: 5``, ``alpha: 0.0001``, ``beta: 0.75``,
+#: and ``k`` left at Caffe's default of 1. Caffe's convention (``alpha / n``): pass ``convention="caffe"`` to
+#: :func:`tf_arguments`. Not the paper's LRN: its ``k`` is 1, not 2.
+BVLC_ALEXNET = {"n": 5, "k": 1.0, "alpha": 1e-4, "beta": 0.75}
+
 #: The percentile of the energies that :func:`plot_gain_curves` marks inside each sample's band.
 BAND_PERCENTILE = 99
 

@@ -71,6 +71,14 @@ def test_tf_arguments_conventions():
     assert caffe["alpha"] == pytest.approx(2e-5) and caffe["depth_radius"] == 2
 
 
+def test_bvlc_alexnet_is_not_the_papers_lrn():
+    # Caffe's reference model keeps Caffe's default k = 1 and divides alpha by n: in TF terms bias 1, alpha 2e-5.
+    bvlc = lrn.tf_arguments(**lrn.BVLC_ALEXNET, convention="caffe")
+    assert bvlc["depth_radius"] == 2 and bvlc["bias"] == 1.0 and bvlc["beta"] == 0.75
+    assert bvlc["alpha"] == pytest.approx(2e-5)
+    assert bvlc != lrn.tf_arguments(**lrn.ALEXNET)
+
+
 def test_caffe_convention_uses_the_mean_of_squares():
     # Caffe/PyTorch: b = a / (k + alpha/n * sum)^beta. Written out with the mean, it must equal TF's result.
     x = np.random.default_rng(2).normal(scale=100.0, size=(1, 1, 1, 9))
