@@ -9,7 +9,7 @@ frequencies are in cycles per pixel.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -268,3 +268,41 @@ def time_call(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1, statisti
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times) if statistic == "median" else np.min(times))
+
+
+def time_interleaved(
+    calls: Mapping[str, Callable[[], Any]], rounds: int = 7, warmup: int = 1, statistic: str = "min"
+) -> dict[str, float]:
+    """Wall-clock seconds of each callable in ``calls``, timed in turn, round after round.
+
+    On a machine shared with other jobs the load changes from second to second; timing the callables one
+    after another in every round exposes them all to the same changes, so their ratios are steadier than
+    when each is timed in a block of its own.
+
+    Args:
+        calls: name -> callable (each should block until its work is done, e.g. end in ``.numpy()``).
+        rounds: timed calls of each callable.
+        warmup: untimed rounds first.
+        statistic: ``"min"`` (the least disturbed call, the default) or ``"median"``.
+
+    Returns:
+        name -> seconds, in the order of ``calls``.
+    """
+    if not calls:
+        raise ValueError("calls: is empty, nothing to time")
+    _check_positive(rounds=rounds)
+    if warmup < 0:
+        raise ValueError(f"warmup={warmup!r}: must be >= 0")
+    if statistic not in ("median", "min"):
+        raise ValueError(f"statistic={statistic!r}: must be 'median' or 'min'")
+    for _ in range(warmup):
+        for fn in calls.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    reduce = np.min if statistic == "min" else np.median
+    return {name: float(reduce(t)) for name, t in times.items()}

@@ -217,3 +217,28 @@ def test_time_call_min_is_the_fastest_call():
     assert 0.0005 < best < 0.015
     with pytest.raises(ValueError, match="statistic"):
         comparisons.time_call(lambda: None, statistic="mean")
+
+
+def test_time_interleaved_times_each_call_in_turn():
+    import time
+
+    order = []
+
+    def make(name, seconds):
+        def call():
+            order.append(name)
+            time.sleep(seconds)
+
+        return call
+
+    result = comparisons.time_interleaved({"short": make("short", 0.002), "long": make("long", 0.02)},
+                                          rounds=3, warmup=1)
+    assert list(result) == ["short", "long"]
+    assert 0.0015 < result["short"] < 0.015 and 0.019 < result["long"] < 0.1
+    assert order == ["short", "long"] * 4  # one warmup round, then three timed rounds, alternating
+    with pytest.raises(ValueError, match="calls"):
+        comparisons.time_interleaved({})
+    with pytest.raises(ValueError, match="rounds"):
+        comparisons.time_interleaved({"a": lambda: None}, rounds=0)
+    with pytest.raises(ValueError, match="statistic"):
+        comparisons.time_interleaved({"a": lambda: None}, statistic="max")
