@@ -12,6 +12,14 @@ storing, not the framework's own workspaces, caches and allocator slack. Each bo
 * :attr:`MemoryEstimate.backward_peak_bytes`: the largest moment of backpropagation itself, when a layer's
   backward step holds its input and the gradients with respect to its output and its input.
 
+Which chains the backward moments hold for: they assume that each layer's backward step needs its *input*
+and not its *output*, and keeps nothing else, which is true of convolutions and dense layers without a
+fused activation (``activation=None``, as in Question 2's network) and of a flatten or reshape. Other layers
+keep other tensors for the backward pass: a ReLU, sigmoid, tanh or softmax (a separate layer or an
+``activation=`` argument) keeps its *output*; max pooling its input and output; batch normalization its
+input and per-channel statistics; dropout its mask. For chains with such layers the moments are a model of
+backpropagation, not a bound, and TensorFlow may hold more or less at its worst moment.
+
 :func:`measure_peak` measures the real thing in a fresh process so that they can be compared.
 """
 
@@ -38,6 +46,13 @@ OPTIMIZER_SLOTS: dict[str, int] = {
 }
 
 PADDINGS = ("valid", "same")
+
+#: Orders in which a layer's backward step can make its two gradients (see :func:`estimate`).
+ORDERS = ("input_first", "weights_first")
+
+#: The working set TensorFlow's CPU weight-gradient kernel sizes its scratch buffer for (bytes); its source
+#: says "30MB is from ivybridge" (an L3 cache size).
+TF_CONV_WORKING_SET_BYTES = 30 * 2**20
 
 
 def _positive_int(value: Any, argument: str) -> int:
@@ -115,6 +130,7 @@ class MemoryEstimate:
     training_bytes: int
     layers: tuple[LayerMemory, ...]
     backward: tuple[BackwardStep, ...] = ()
+    order: str = "input_first"
 
     @property
     def largest_activation_gradient_bytes(self) -> int:
@@ -257,15 +273,21 @@ def _chain(model: Any) -> list[_Link]:
     return links
 
 
-def _backward_steps(names: list[str], sizes: list[int], weight_grads: list[int]) -> tuple[BackwardStep, ...]:
+def _backward_steps(
+    names: list[str], sizes: list[int], weight_grads: list[int], order: str = "input_first"
+) -> tuple[BackwardStep, ...]:
     """The moments of backpropagation through a chain (see :func:`estimate`), loss first."""
     depth = len(names)
     steps = [BackwardStep("loss", sum(sizes), sizes[depth], 0, 0)]
     for i in range(depth, 0, -1):  # the backward step of layer i (1-based): sizes[i] is its output
+        # Input first: the layer's input is still kept while its gradient is made. Weights first: the
+        # input is freed once the weights' gradient (which needs it) is made, then its gradient is made;
+        # the step's two moments hold the same total, shown here as the second (none for layer 1).
+        keep_input = order == "input_first" or i == 1
         steps.append(
             BackwardStep(
                 moment=names[i - 1],
-                kept_bytes=sum(sizes[:i]),
+                kept_bytes=sum(sizes[:i]) if keep_input else sum(sizes[: i - 1]),
                 output_gradient_bytes=sizes[i],
                 input_gradient_bytes=sizes[i - 1] if i > 1 else 0,
                 weight_gradient_bytes=sum(weight_grads[i - 1 :]),
@@ -274,7 +296,7 @@ def _backward_steps(names: list[str], sizes: list[int], weight_grads: list[int])
     return tuple(steps)
 
 
-def estimate(model: Any, batch_size: int = 1, dtype_bytes: int = 4) -> MemoryEstimate:
+def estimate(model: Any, batch_size: int = 1, dtype_bytes: int = 4, order: str = "input_first") -> MemoryEstimate:
     """Lower-bound memory of a built Keras chain model.
 
     Every layer's output tensor counts once as an activation (a nested model counts as one layer, and so
@@ -286,6 +308,11 @@ def estimate(model: Any, batch_size: int = 1, dtype_bytes: int = 4) -> MemoryEst
         model: a built ``keras.Sequential`` or a functional model whose layers form one chain.
         batch_size: images per batch.
         dtype_bytes: bytes per number: 4 for float32, 2 for float16/bfloat16.
+        order: in which order a layer's backward step makes its two gradients. ``"input_first"`` (what
+            TensorFlow does: its gradient of ``Conv2D`` makes the input's gradient, then the weights'):
+            the layer's input is still kept while the gradient with respect to it is made.
+            ``"weights_first"``: the weights' gradient is made first, and the layer's input, needed by
+            nothing else, is freed before the gradient with respect to it is made.
 
     Returns:
         A :class:`MemoryEstimate` with, in bytes:
@@ -295,18 +322,23 @@ def estimate(model: Any, batch_size: int = 1, dtype_bytes: int = 4) -> MemoryEst
         dtype_bytes: each layer's input is freed once its output exists), ``training_bytes``
         (input_bytes + activation_bytes + 2 × params_bytes: every activation kept for backprop, and one
         gradient per parameter, but no gradient with respect to an activation), and ``backward``, the
-        moments of backpropagation whose largest sets ``backward_peak_bytes``. Backpropagation is taken as
-        TensorFlow runs it: every output is kept until the backward step of the layer that consumes it;
-        the backward step of layer *i* holds its input and everything below it, the gradient with respect
-        to its output, and makes the gradient with respect to its input (none for the first layer) and its
-        weights' gradients (kept until the update). Optimizer state comes on top:
+        moments of backpropagation whose largest sets ``backward_peak_bytes``. Every output is kept until
+        the backward step of the layer that consumes it; the backward step of layer *i* holds its input
+        (with ``order="input_first"``, the default: as TensorFlow runs it) and everything below it, the
+        gradient with respect to its output, and makes the gradient with respect to its input (none for the
+        first layer) and its weights' gradients (kept until the update). The moments hold for the chains
+        named in the module's docstring (layers whose backward step needs their input, not their output).
+        Optimizer state comes on top:
         :meth:`MemoryEstimate.training_bytes_with`, :meth:`MemoryEstimate.backward_peak_bytes_with`.
 
     Raises:
-        ValueError: if ``model`` is not a built chain, or ``batch_size`` / ``dtype_bytes`` is not positive.
+        ValueError: if ``model`` is not a built chain, ``batch_size`` / ``dtype_bytes`` is not positive, or
+            ``order`` is not one of :data:`ORDERS`.
     """
     _positive_int(batch_size, "batch_size")
     _positive_int(dtype_bytes, "dtype_bytes")
+    if order not in ORDERS:
+        raise ValueError(f"order={order!r}: must be one of {ORDERS}")
     links = _chain(model)
 
     input_shape = tuple(links[0].input_shape[1:])
@@ -339,6 +371,7 @@ def estimate(model: Any, batch_size: int = 1, dtype_bytes: int = 4) -> MemoryEst
         [row.name for row in rows],
         [input_bytes] + [row.activation_bytes for row in rows],
         [row.params * dtype_bytes for row in rows],
+        order,
     )
     return MemoryEstimate(
         batch_size=batch_size,
@@ -352,7 +385,45 @@ def estimate(model: Any, batch_size: int = 1, dtype_bytes: int = 4) -> MemoryEst
         training_bytes=input_bytes + activation_bytes + 2 * params_bytes,
         layers=tuple(rows),
         backward=backward,
+        order=order,
     )
+
+
+def tf_conv_weight_gradient_scratch_bytes(
+    output_positions: int, patch_size: int, filters: int, batch_size: int, dtype_bytes: int = 4
+) -> int:
+    """Scratch memory TensorFlow's CPU kernel writes while it makes a ``Conv2D`` layer's weight gradient (bytes).
+
+    With oneDNN off, TensorFlow runs ``Conv2DBackpropFilter`` on a CPU with ``Conv2DCustomBackpropFilterOp``
+    (``tensorflow/core/kernels/conv_grad_filter_ops.cc``). It unfolds the layer's input into one row of
+    ``patch_size`` numbers per output position (im2col), for ``shard`` images at a time, where
+    ``shard = ceil(W / u)``: ``W`` is :data:`TF_CONV_WORKING_SET_BYTES` / ``dtype_bytes`` numbers and
+    ``u = P·K + P·F + K·F`` numbers per image (``P`` output positions, ``K`` = ``patch_size``, ``F`` =
+    ``filters``). The buffer is allocated for ``shard`` images, but only ``min(shard, batch_size)`` of them
+    are written, and only written pages become resident.
+
+    Args:
+        output_positions: output height × output width of the layer.
+        patch_size: kernel height × kernel width × input channels.
+        filters: output channels.
+        batch_size: images per batch.
+        dtype_bytes: bytes per number.
+
+    Returns:
+        ``min(shard, batch_size) × output_positions × patch_size × dtype_bytes``, in bytes.
+
+    Raises:
+        ValueError: if an argument is not a positive integer.
+    """
+    _positive_int(output_positions, "output_positions")
+    _positive_int(patch_size, "patch_size")
+    _positive_int(filters, "filters")
+    _positive_int(batch_size, "batch_size")
+    _positive_int(dtype_bytes, "dtype_bytes")
+    working_set = TF_CONV_WORKING_SET_BYTES // dtype_bytes
+    per_image = output_positions * patch_size + output_positions * filters + patch_size * filters
+    shard = -(-working_set // per_image)
+    return min(shard, batch_size) * output_positions * patch_size * dtype_bytes
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -385,6 +456,7 @@ def measure_peak(
     batch_size: int,
     optimizer: str = "sgd",
     timeout_s: float = 600.0,
+    onednn: bool = False,
 ) -> PeakMeasurement:
     """Measure the peak memory of one step of a model in a fresh Python process.
 
@@ -394,7 +466,8 @@ def measure_peak(
 
     * on CPU, the peak resident set size (Linux ``VmHWM``, reset just before the step) and the resident
       size just before it, with oneDNN's caching CPU kernels switched off (``TF_ENABLE_ONEDNN_OPTS=0``) so
-      that freed buffers leave the process;
+      that freed buffers leave the process; ``onednn=True`` switches them on, to see how much of a step's
+      growth they hide;
     * on a GPU, ``tf.config.experimental.get_memory_info``'s ``peak`` and ``current``, reset the same way.
 
     The step runs eagerly: ``model(x, training=False)`` for ``"predict"``; for ``"train"``, a
@@ -410,15 +483,18 @@ def measure_peak(
     if ":" not in builder:
         raise ValueError(f"builder={builder!r}: must look like 'package.module:function'")
     request = {"builder": builder, "mode": mode, "batch_size": batch_size, "optimizer": optimizer}
-    return PeakMeasurement(**run_probe("cnn_helpers._memprobe", request, timeout_s))
+    return PeakMeasurement(**run_probe("cnn_helpers._memprobe", request, timeout_s, onednn=onednn))
 
 
-def run_probe(module: str, request: dict[str, Any], timeout_s: float = 600.0) -> dict[str, Any]:
+def run_probe(
+    module: str, request: dict[str, Any], timeout_s: float = 600.0, onednn: bool = False
+) -> dict[str, Any]:
     """Run ``python -m module '<request as JSON>'`` in a fresh process set up for memory measurement.
 
     The child's environment fixes glibc's thresholds (large freed buffers go back to the operating system)
-    and switches oneDNN's caching CPU kernels off, so that its resident size follows what is alive. The
-    child must print one JSON object as its last line of standard output; it is returned as a dict.
+    and switches oneDNN's caching CPU kernels off (on with ``onednn=True``), so that its resident size
+    follows what is alive. The child must print one JSON object as its last line of standard output; it is
+    returned as a dict.
 
     Raises:
         RuntimeError: if the child process fails (its error output is included).
@@ -431,7 +507,7 @@ def run_probe(module: str, request: dict[str, Any], timeout_s: float = 600.0) ->
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # oneDNN's custom CPU ops keep freed buffers cached in the process, so after a warm-up step the
     # resident size no longer shows a step's peak. TensorFlow's own kernels free as they go.
-    env["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    env["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn else "0"
     done = subprocess.run(
         [sys.executable, "-m", module, json.dumps(request)],
         capture_output=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import subprocess
 
 import keras
 import numpy as np
@@ -103,6 +104,53 @@ def test_question2_backward_peak_by_hand():
     assert fifty.backward_peak_bytes == params + x + y1 + y2 + y1 + g3 + g2 == 793_216_000
     assert fifty.largest_activation_gradient_bytes == y1
     assert fifty.backward_peak_bytes_with("adam") == fifty.backward_peak_bytes + 2 * params
+
+
+def test_question2_weights_first_moves_the_peak_to_the_loss():
+    """Chapter 2: had conv2 made its weights' gradient first and freed conv1's output, the loss would peak."""
+    model = models.question2_cnn()
+    fifty = memory.estimate(model, batch_size=50, order="weights_first")
+    x, y1, y2, y3 = 36_000_000, 300_000_000, 150_000_000, 76_000_000
+    g1, g2, g3 = 4 * 2_800, 4 * 180_200, 4 * 720_400
+    params = 3_613_600
+    got = [
+        (s.moment, s.kept_bytes, s.output_gradient_bytes, s.input_gradient_bytes, s.weight_gradient_bytes)
+        for s in fifty.backward
+    ]
+    assert got == [
+        ("loss", x + y1 + y2 + y3, y3, 0, 0),
+        ("conv3", x + y1, y3, y2, g3),  # conv2's output freed, its gradient being made
+        ("conv2", x, y2, y1, g3 + g2),  # conv1's output freed, its gradient being made
+        ("conv1", x, y1, 0, g3 + g2 + g1),  # the batch is the caller's: kept
+    ]
+    assert fifty.order == "weights_first"
+    assert fifty.backward_peak_step.moment == "loss"
+    stored = x + y1 + y2 + y3 + params
+    assert fifty.backward_peak_bytes == stored + y3 == 641_613_600
+    assert fifty.backward_peak_bytes < memory.estimate(model, batch_size=50).backward_peak_bytes
+    with pytest.raises(ValueError, match="order="):
+        memory.estimate(model, order="backwards")
+
+
+def test_tf_conv_weight_gradient_scratch_by_hand():
+    # Question 2's conv2: 50 × 75 output positions, 3 × 3 × 100 patches, 200 filters.
+    p, k, f = 50 * 75, 3 * 3 * 100, 200
+    per_image = p * k + p * f + k * f  # 4,305,000 numbers
+    assert math.ceil(30 * 2**20 / 4 / per_image) == 2  # two images per shard
+    assert memory.tf_conv_weight_gradient_scratch_bytes(p, k, f, batch_size=1) == 1 * p * k * 4 == 13_500_000
+    assert memory.tf_conv_weight_gradient_scratch_bytes(p, k, f, batch_size=50) == 2 * p * k * 4 == 27_000_000
+    # A small layer: many images per shard, so the batch sets the written part.
+    assert memory.tf_conv_weight_gradient_scratch_bytes(10, 9, 4, batch_size=3, dtype_bytes=2) == 3 * 10 * 9 * 2
+    # Half precision: twice the numbers fit the working set.
+    half = memory.tf_conv_weight_gradient_scratch_bytes(p, k, f, batch_size=50, dtype_bytes=2)
+    assert half == math.ceil(30 * 2**20 / 2 / per_image) * p * k * 2
+
+
+@pytest.mark.parametrize("argument", ["output_positions", "patch_size", "filters", "batch_size", "dtype_bytes"])
+def test_tf_conv_weight_gradient_scratch_rejects_bad_numbers(argument):
+    args = {"output_positions": 10, "patch_size": 9, "filters": 4, "batch_size": 1, "dtype_bytes": 4}
+    with pytest.raises(ValueError, match=f"{argument}="):
+        memory.tf_conv_weight_gradient_scratch_bytes(**(args | {argument: 0}))
 
 
 def test_question2_wrong_readings():
@@ -206,6 +254,22 @@ def live_peak(sizes, weight_grads, params_bytes):
     return peak
 
 
+def weights_first_peak(sizes, weight_grads, params_bytes):
+    """Peak of backpropagation when each layer makes its weights' gradient before its input's (derived apart).
+
+    At the loss's moment every output is alive, with the gradient of the last. In the backward step of layer
+    ``t``, outputs ``0 .. t-1`` are alive while its weights' gradient is made (output ``t-1`` is its input),
+    with the gradient with respect to output ``t`` and the weight gradients of layers ``t .. L``; then its
+    input is freed and the gradient with respect to it is made, which holds the same amount.
+    """
+    depth = len(sizes) - 1
+    peak = params_bytes + sum(sizes) + sizes[depth]
+    for t in range(depth, 0, -1):
+        alive = params_bytes + sum(sizes[:t]) + sizes[t] + sum(weight_grads[t - 1 :])
+        peak = max(peak, alive)
+    return peak
+
+
 @given(
     spec=chain_specs(),
     how=st.sampled_from(BUILDS),
@@ -235,6 +299,9 @@ def test_estimate_matches_real_tensors(spec, how, batch_size, dtype_bytes):
     weight_grads = [row.params * dtype_bytes for row in est.layers]
     assert est.backward_peak_bytes == live_peak(sizes, weight_grads, est.params_bytes)
     assert est.backward_peak_bytes >= est.input_bytes + est.activation_bytes + est.params_bytes
+    other = memory.estimate(model, batch_size=batch_size, dtype_bytes=dtype_bytes, order="weights_first")
+    assert other.backward_peak_bytes == weights_first_peak(sizes, weight_grads, est.params_bytes)
+    assert other.backward_peak_bytes <= est.backward_peak_bytes
 
 
 @given(spec=chain_specs(), batch_size=st.integers(1, 3))
@@ -416,6 +483,20 @@ def test_measure_peak_sees_the_activations():
     assert large.delta_bytes >= est.backward_peak_bytes - est.params_bytes - est.input_bytes
     assert large.delta_bytes - small.delta_bytes >= 0.8 * (7 / 8) * est.activation_bytes
     assert math.isfinite(large.seconds) and large.seconds > 0
+
+
+@pytest.mark.parametrize("onednn, expected", [(False, "0"), (True, "1")])
+def test_run_probe_switches_onednn(monkeypatch, onednn, expected):
+    seen = {}
+
+    def fake_run(command, **kwargs):
+        seen["env"] = kwargs["env"]
+        return subprocess.CompletedProcess(command, 0, stdout='noise\n{"ok": 1}\n', stderr="")
+
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1" if not onednn else "0")  # the caller's value is overridden
+    monkeypatch.setattr(memory.subprocess, "run", fake_run)
+    assert memory.run_probe("any.module", {}, onednn=onednn) == {"ok": 1}
+    assert seen["env"]["TF_ENABLE_ONEDNN_OPTS"] == expected
 
 
 def test_measure_peak_reports_child_failure():
