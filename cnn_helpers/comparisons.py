@@ -256,18 +256,7 @@ def time_call(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1, statisti
             which can only slow a call down, the least disturbed one).
     """
     _check_positive(repeats=repeats)
-    if warmup < 0:
-        raise ValueError(f"warmup={warmup!r}: must be >= 0")
-    if statistic not in ("median", "min"):
-        raise ValueError(f"statistic={statistic!r}: must be 'median' or 'min'")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) if statistic == "median" else np.min(times))
+    return time_interleaved({"fn": fn}, rounds=repeats, warmup=warmup, statistic=statistic)["fn"]
 
 
 def time_interleaved(
