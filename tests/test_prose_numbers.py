@@ -5,7 +5,8 @@ for digits in the *prose*, i.e. in text that is none of:
 
 * a role (``{glue:text}`name```, ``{doc}``, ``{ref}``, ...), inline code, inline or display math, a code
   cell or any code block, a URL, an HTML tag, the YAML front matter;
-* the question: the first ``{admonition}`` of a chapter (the exercise quoted verbatim), and in ``intro.md``
+* the question: the first ``{admonition}`` of a chapter (the exercise quoted verbatim), every admonition
+  titled "The question" (Part II quotes one interview question per section), and in ``intro.md``
   the section "The questions";
 * a citation year (a four-digit number from 1980 to 2029);
 * part of a name: digits right after a letter (``MobileNetV2``, ``Conv2D``, ``float16``, ``L2``, ``B0``,
@@ -185,8 +186,8 @@ def _blocks(source: str, offset: int, state: dict) -> list[_Block]:
             name, argument = _directive(token.info)
             if name is None or name in NOT_PROSE:
                 continue
-            if name == "admonition" and not state["question_seen"]:
-                state["question_seen"] = True  # the question, quoted verbatim
+            if name == "admonition" and (argument.strip() == "The question" or not state["question_seen"]):
+                state["question_seen"] = True  # a question, quoted verbatim (Part II has one per section)
                 continue
             if state["section"] in state["skip_sections"]:
                 continue
@@ -311,6 +312,10 @@ The map is 5 × 5 × 32, see https://example.org/v1/99 and {doc}`ch_9`.
    ```{dropdown} Answer
    It outputs 7 maps.
    ```
+
+```{admonition} The question
+A second quoted question (Part II): why 43?
+```
 """
 
 
