@@ -7,7 +7,8 @@ so run ``make book`` before ``make test`` (CI does). It fails on, per chapter pa
   because a stray code fence swallowed the prose around it;
 * a literal code fence (three backticks) in the page outside code cells: Markdown that was not parsed;
 * a missing standard section: the "The question" and "Short answer" admonitions, and the "Common wrong
-  answers" and "Self-check" sections (``<h2>``), the latter holding at least one answer dropdown;
+  answers" and "Self-check" sections (``<h2>``), the latter holding at least one answer dropdown; in Part II
+  (sections titled "Q07 · ..."), both admonitions in every question's section, and the Self-check;
 * a chapter of ``chapters/`` without a page, or a page older than its notebook (a stale build).
 
 If the HTML is missing (or stale), the tests are skipped with the reason, except when the environment
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 
 import pytest
 from bs4 import BeautifulSoup
@@ -30,6 +32,10 @@ FENCE = "`" * 3
 
 ADMONITIONS = ("The question", "Short answer")
 SECTIONS = ("Common wrong answers", "Self-check")
+# Part II chapters: a section per interview question, "Q07 · <question>"; common wrong answers sit in each
+# question's section (when there is one), so only the Self-check is a chapter-level section.
+QUESTION_HEADING = re.compile(r"^Q\d{2} · ")
+PART2_SECTIONS = ("Self-check",)
 
 
 def _unavailable(reason: str) -> None:
@@ -84,12 +90,22 @@ def test_no_literal_code_fence_in_prose(notebook):
     assert FENCE not in text, f"a Markdown fence was not parsed: ...{_context(text, FENCE)}..."
 
 
+def _admonition_titles(node) -> set[str]:
+    return {t.get_text().strip() for t in node.select(".admonition > .admonition-title")}
+
+
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_standard_sections_are_present(notebook):
     article = _page(notebook)
-    titles = {t.get_text().strip() for t in article.select(".admonition > .admonition-title")}
     headings = {_heading(h): h for h in article.find_all("h2")}
-    missing = [t for t in ADMONITIONS if t not in titles] + [s for s in SECTIONS if s not in headings]
+    questions = {t: h for t, h in headings.items() if QUESTION_HEADING.match(t)}
+    if questions:  # Part II: one interview question per section, each with its question and short answer
+        missing = [f"{t[:3]}: {a}" for t, h in questions.items() for a in ADMONITIONS
+                   if a not in _admonition_titles(h.find_parent("section"))]
+        missing += [s for s in PART2_SECTIONS if s not in headings]
+    else:
+        missing = [t for t in ADMONITIONS if t not in _admonition_titles(article)]
+        missing += [s for s in SECTIONS if s not in headings]
     assert not missing, f"{notebook.stem}: missing {missing}"
     section = headings["Self-check"].find_parent("section")
     assert section is not None and section.select("details.sd-dropdown"), "Self-check has no answer dropdown"
