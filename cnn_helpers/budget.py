@@ -3,11 +3,21 @@
 :class:`TimeBudget` is a Keras callback that stops ``fit`` once a given number of seconds of training has
 elapsed, checked after every batch, so that two recipes can be compared at the same cost on the same machine
 (for example a network from random weights given the time a fine-tuning run took).
+
+A schedule that anneals (one-cycle, cosine) must know in advance how many optimizer steps it has: stopping it
+early leaves the learning rate high. :func:`seconds_per_step` measures a model's training step on this machine,
+:func:`plan_steps` turns a budget in seconds (or in epochs) into a number of steps that fits it, and
+:class:`StepLimit` stops ``fit`` after exactly that many steps, so the schedule ends when the budget does.
+
+Units: seconds of wall time throughout.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
+from collections.abc import Iterable
 
 import keras
 
@@ -49,3 +59,159 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None) -> None:
         self.elapsed = self._clock() - self._start
+
+
+class StepLimit(keras.callbacks.Callback):
+    """Stop ``fit`` after exactly ``steps`` optimizer steps (training batches), counted across epochs.
+
+    Keras ends the current epoch at once (running its validation, if any) and returns. With ``epochs`` set to
+    :attr:`StepPlan.epochs` and a schedule sized to :attr:`StepPlan.total_steps`, the last step taken is the
+    schedule's last one.
+
+    Attributes:
+        steps: the limit.
+        batches: training batches run so far in this ``fit``.
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps={steps!r}: must be a positive integer")
+        self.steps = steps
+        self.batches = 0
+
+    def on_train_begin(self, logs=None) -> None:
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.batches += 1
+        if self.batches >= self.steps:
+            self.model.stop_training = True
+
+
+@dataclasses.dataclass(frozen=True)
+class StepPlan:
+    """How many optimizer steps fit in a budget.
+
+    Attributes:
+        total_steps: optimizer steps to take (size the learning-rate schedule to this).
+        steps_per_epoch: batches in one pass over the training set.
+        seconds_per_step: the measured (or assumed) wall time of one training step, in seconds.
+        epoch_overhead_seconds: wall time added once per epoch (validation, shuffling), in seconds.
+        budget_seconds: the budget the plan fits, in seconds.
+    """
+
+    total_steps: int
+    steps_per_epoch: int
+    seconds_per_step: float
+    epoch_overhead_seconds: float
+    budget_seconds: float
+
+    @property
+    def epochs(self) -> int:
+        """Epochs to ask ``fit`` for: the last one may be partial (stop it with :class:`StepLimit`)."""
+        return math.ceil(self.total_steps / self.steps_per_epoch)
+
+    @property
+    def planned_seconds(self) -> float:
+        """The predicted wall time of the plan, in seconds (at most ``budget_seconds``)."""
+        return self.total_steps * self.seconds_per_step + self.epochs * self.epoch_overhead_seconds
+
+
+def _positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+        raise ValueError(f"{name}={value!r}: must be a positive, finite number")
+    return float(value)
+
+
+def plan_steps(
+    budget_seconds: float,
+    seconds_per_step: float,
+    steps_per_epoch: int,
+    epoch_overhead_seconds: float = 0.0,
+) -> StepPlan:
+    """The largest number of training steps whose predicted wall time fits ``budget_seconds``.
+
+    The predicted time of ``n`` steps is ``n × seconds_per_step + ceil(n / steps_per_epoch) ×
+    epoch_overhead_seconds``.
+
+    Args:
+        budget_seconds: the training budget, in seconds.
+        seconds_per_step: wall time of one training step on this machine, in seconds
+            (:func:`seconds_per_step` measures it).
+        steps_per_epoch: batches per epoch.
+        epoch_overhead_seconds: wall time added once per epoch (e.g. the validation pass), in seconds.
+
+    Raises:
+        ValueError: a non-positive or non-finite argument, or a budget too small for a single step.
+    """
+    budget = _positive("budget_seconds", budget_seconds)
+    step = _positive("seconds_per_step", seconds_per_step)
+    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch={steps_per_epoch!r}: must be a positive integer")
+    if epoch_overhead_seconds != 0:
+        overhead = _positive("epoch_overhead_seconds", epoch_overhead_seconds)
+    else:
+        overhead = 0.0
+
+    def cost(n: int) -> float:
+        return n * step + math.ceil(n / steps_per_epoch) * overhead
+
+    n = math.floor(budget / (step + overhead / steps_per_epoch))
+    while n > 0 and cost(n) > budget:
+        n -= 1
+    while cost(n + 1) <= budget:
+        n += 1
+    if n < 1:
+        raise ValueError(
+            f"budget_seconds={budget_seconds!r}: too small for one step of {step:.3g} s "
+            f"(+ {overhead:.3g} s per epoch)"
+        )
+    return StepPlan(n, steps_per_epoch, step, overhead, budget)
+
+
+def plan_epochs(epochs: float, steps_per_epoch: int) -> int:
+    """Total optimizer steps of a budget given in epochs (a fraction of an epoch is allowed), at least 1."""
+    epochs = _positive("epochs", epochs)
+    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch={steps_per_epoch!r}: must be a positive integer")
+    return max(1, round(epochs * steps_per_epoch))
+
+
+def seconds_per_step(
+    model: keras.Model,
+    batches: Iterable,
+    *,
+    steps: int = 20,
+    warmup: int = 3,
+    clock=time.perf_counter,
+) -> float:
+    """The median wall time of one training step of a compiled ``model``, in seconds.
+
+    Runs ``warmup + steps`` calls of ``model.train_on_batch`` on consecutive ``(x, y)`` batches (the first
+    ``warmup`` build and trace the step and are not timed). It TRAINS the model: measure on a throw-away copy
+    built the same way, then build (and seed) the model you keep.
+
+    Raises:
+        ValueError: non-positive ``steps``, negative ``warmup``, or fewer batches than ``warmup + steps``.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps={steps!r}: must be a positive integer")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup={warmup!r}: must be a non-negative integer")
+    times = []
+    seen = 0
+    for seen, (x, y) in enumerate(batches, start=1):
+        if seen <= warmup:
+            model.train_on_batch(x, y)
+        else:
+            start = clock()
+            model.train_on_batch(x, y)
+            times.append(clock() - start)
+        if seen == warmup + steps:
+            break
+    if len(times) < steps:
+        raise ValueError(f"batches: {seen} given, warmup + steps = {warmup + steps} needed")
+    times.sort()
+    middle = len(times) // 2
+    return times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2

@@ -55,3 +55,117 @@ def test_budget_with_the_real_clock_stops_a_long_fit():
 def test_budget_rejects_non_positive_seconds(seconds):
     with pytest.raises(ValueError, match="seconds="):
         budget.TimeBudget(seconds)
+
+
+# ------------------------------------------------------------------ budget-sized schedules (plan, limit, measure)
+
+
+@pytest.mark.parametrize("overhead", [0.0, 0.7, 5.0])
+def test_plan_is_the_largest_step_count_that_fits(overhead):
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        budget_s = float(rng.uniform(1, 2000))
+        step = float(rng.uniform(0.001, 0.5))
+        per_epoch = int(rng.integers(1, 500))
+        if step + overhead > budget_s:
+            continue
+
+        def cost(n, step=step, per_epoch=per_epoch):
+            return n * step + -(-n // per_epoch) * overhead
+
+        plan = budget.plan_steps(budget_s, step, per_epoch, overhead)
+        assert cost(plan.total_steps) <= budget_s < cost(plan.total_steps + 1)
+        assert plan.planned_seconds == pytest.approx(cost(plan.total_steps))
+        assert (plan.epochs - 1) * per_epoch < plan.total_steps <= plan.epochs * per_epoch
+
+
+def test_plan_counts_the_per_epoch_overhead():
+    # 10 steps of 1 s per epoch + 5 s of validation per epoch: 15 s per full epoch
+    plan = budget.plan_steps(50.9, 1.0, 10, 5.0)
+    assert plan.total_steps == 30 and plan.epochs == 3  # 3 full epochs take 45 s; a 31st step costs 1 + 5 s
+    plan = budget.plan_steps(51, 1.0, 10, 5.0)
+    assert plan.total_steps == 31 and plan.epochs == 4 and plan.planned_seconds == 51
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [((0, 1.0, 10), "budget_seconds"), ((10, 0, 10), "seconds_per_step"), ((10, 1.0, 0), "steps_per_epoch"),
+     ((10, 1.0, 10, -1.0), "epoch_overhead_seconds"), ((0.5, 1.0, 10), "budget_seconds"),
+     ((float("inf"), 1.0, 10), "budget_seconds"), ((10, 1.0, 2.5), "steps_per_epoch")],
+)
+def test_plan_rejects_bad_arguments(args, name):
+    with pytest.raises(ValueError, match=name):
+        budget.plan_steps(*args)
+
+
+def test_plan_epochs():
+    assert budget.plan_epochs(2.5, 40) == 100
+    assert budget.plan_epochs(0.001, 40) == 1
+    with pytest.raises(ValueError, match="epochs"):
+        budget.plan_epochs(0, 40)
+
+
+class LearningRates(keras.callbacks.Callback):
+    """The learning rate the optimizer applies at each training step."""
+
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule, self.rates = schedule, []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.rates.append(float(self.schedule(int(self.model.optimizer.iterations))))
+
+
+def test_step_limit_ends_the_schedule_on_its_last_step():
+    from cnn_helpers import mnist
+
+    plan = budget.plan_steps(11.0, 1.0, 8)  # 11 steps: one full epoch of 8 and 3 batches of the next
+    assert plan.total_steps == 11 and plan.epochs == 2
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    schedule = mnist.OneCycle(max_lr=0.1, total_steps=plan.total_steps)
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="sparse_categorical_crossentropy")
+    x, y = np.zeros((64, 4), np.float32), np.zeros(64, np.int64)
+    limit, lr = budget.StepLimit(plan.total_steps), LearningRates(schedule)
+    history = model.fit(x, y, batch_size=8, epochs=plan.epochs + 5, verbose=0, callbacks=[limit, lr])
+    assert limit.batches == plan.total_steps == int(model.optimizer.iterations)
+    assert len(history.history["loss"]) == plan.epochs
+    # the rates rise to the peak, then fall towards the end rate, reached at the last step
+    # steps 0..10 were taken: the rate rose to the peak (step 3) and fell to its last value before the end
+    # rate of step 11, which the budget does not reach; a longer fit would have stopped mid-schedule
+    assert len(lr.rates) == plan.total_steps
+    assert max(lr.rates) == pytest.approx(0.1, rel=1e-5) and lr.rates.index(max(lr.rates)) == schedule.peak_step
+    assert lr.rates[-1] == pytest.approx(float(schedule(plan.total_steps - 1)))
+    assert lr.rates[-1] < 0.1 * 0.05 and float(schedule(plan.total_steps)) == pytest.approx(1e-5, rel=1e-4)
+
+
+@pytest.mark.parametrize("steps", [0, -2, 1.5, True])
+def test_step_limit_rejects_bad_steps(steps):
+    with pytest.raises(ValueError, match="steps="):
+        budget.StepLimit(steps)
+
+
+def test_seconds_per_step_is_the_median_of_timed_steps_after_warmup():
+    class Recorder:
+        def __init__(self):
+            self.calls = 0
+
+        def train_on_batch(self, x, y):
+            self.calls += 1
+
+    readings = iter([0, 1, 0, 3, 0, 2, 0, 50, 0, 2])  # 5 timed steps: 1, 3, 2, 50, 2 -> median 2
+    model = Recorder()
+    batches = ((i, i) for i in range(100))
+    seconds = budget.seconds_per_step(model, batches, steps=5, warmup=2, clock=lambda: next(readings))
+    assert seconds == 2 and model.calls == 7
+
+
+def test_seconds_per_step_needs_enough_batches_and_trains_a_real_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    batch = (np.zeros((8, 4), np.float32), np.zeros(8, np.int64))
+    with pytest.raises(ValueError, match="batches"):
+        budget.seconds_per_step(model, [batch] * 4, steps=5, warmup=1)
+    seconds = budget.seconds_per_step(model, [batch] * 10, steps=5, warmup=1)
+    assert 0 < seconds < 5 and int(model.optimizer.iterations) >= 6
