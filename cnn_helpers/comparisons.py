@@ -1,4 +1,4 @@
-"""Compare convolutions with dense layers (chapter 1), and max pooling with strided convolutions (chapter 4).
+"""Compare convolutions with dense layers (chapters 1 and 11), and max pooling with strided convolutions (chapter 4).
 
 Everything here is plain NumPy arithmetic, except :func:`time_call`, which times any callable. Images and
 feature maps are arrays shaped ``(batch, height, width, channels)`` (channels last, as in Keras); shifts are
@@ -46,6 +46,19 @@ def conv_macs(out_height: int, out_width: int, kernel: int, channels_in: int, fi
     _check_positive(out_height=out_height, out_width=out_width, kernel=kernel, channels_in=channels_in,
                     filters=filters)
     return out_height * out_width * filters * kernel * kernel * channels_in
+
+
+def locally_connected_params(
+    out_height: int, out_width: int, kernel: int, channels_in: int, filters: int, use_bias: bool = True
+) -> int:
+    """Parameters of a convolution-shaped layer *without* weight sharing (a "locally connected" layer).
+
+    Each of the ``out_height · out_width`` positions has its own ``filters`` filters of k·k·C_in weights (and
+    its own biases): what a convolution would cost if every position learned its own copy of the filters.
+    """
+    _check_positive(out_height=out_height, out_width=out_width, kernel=kernel, channels_in=channels_in,
+                    filters=filters)
+    return out_height * out_width * conv_params(kernel, channels_in, filters, use_bias)
 
 
 def max_pool_comparisons(out_height: int, out_width: int, pool: int, channels: int) -> int:
@@ -229,6 +242,61 @@ def equivariance_error(
         raise ValueError(f"layer: output size {out.shape[1:3]} differs from the input's; use stride 1, 'same'")
     shifted_out = shift_images(out, dy, dx)
     return float(np.max(np.abs(interior(out_of_shifted, margin) - interior(shifted_out, margin))))
+
+
+def relative_equivariance_error(
+    layer: Callable[[np.ndarray], Any], images: np.ndarray, dy: int, dx: int, margin: int, stride: int = 1
+) -> float:
+    """How far ``layer`` is from translation-equivariance for the shift ``(dy, dx)``, relative to its output.
+
+    Compares ``layer(shift(x))`` with ``layer(x)`` shifted by ``(oy, ox)`` output positions and returns the
+    smallest relative change ‖layer(shift(x)) − shift(layer(x))‖ / ‖shift(layer(x))‖ over the candidate
+    output shifts ``oy ∈ {⌊dy/stride⌋, ⌈dy/stride⌉}`` (and the same for ``ox``), away from the borders. For a
+    stride-1 layer the only candidate is the input shift itself; for a layer with total stride ``stride``, a
+    shift by a multiple of the stride should move the output by ``shift / stride`` positions, while any other
+    shift has no integer output shift that reproduces it. 0 (up to float rounding) means equivariant.
+
+    Args:
+        layer: maps a ``(batch, height, width, channels)`` array to a ``(batch, ⌈height/stride⌉,
+            ⌈width/stride⌉, maps)`` array (``"same"`` padding).
+        images: ``(batch, height, width, channels)``.
+        dy, dx: the input shift in pixels (down, right).
+        margin: output positions dropped on each side before comparing (border effects).
+        stride: the layer's total stride (output pixels are ``stride`` input pixels apart).
+    """
+    images = np.asarray(images, dtype=np.float32)
+    _check_4d("images", images)
+    _check_positive(stride=stride)
+    out = np.asarray(layer(images))
+    out_of_shifted = np.asarray(layer(shift_images(images, dy, dx)))
+    expected = tuple(-(-n // stride) for n in images.shape[1:3])
+    if out.shape[1:3] != expected:
+        raise ValueError(f"stride={stride}: output size {out.shape[1:3]} is not ⌈input / stride⌉ = {expected}")
+    candidates_y = sorted({dy // stride, -(-dy // stride)})
+    candidates_x = sorted({dx // stride, -(-dx // stride)})
+    target = interior(out_of_shifted, margin)
+    return min(
+        relative_change(interior(shift_images(out, oy, ox), margin), target)
+        for oy in candidates_y
+        for ox in candidates_x
+    )
+
+
+def linear_map_matrix(fn: Callable[[np.ndarray], Any], input_shape: tuple[int, int, int]) -> np.ndarray:
+    """The matrix of a linear map (e.g. a convolution without bias or activation) on one image.
+
+    Applies ``fn`` to every basis image (a single 1 among zeros) of shape ``input_shape`` (height, width,
+    channels) and stacks the flattened outputs, so that ``fn(x).ravel() == matrix @ x.ravel()`` for a linear
+    ``fn``. Returns an array of shape ``(output values, input values)``. Meant for small inputs: it calls
+    ``fn`` on a batch of H·W·C images.
+    """
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape={input_shape!r}: must be (height, width, channels)")
+    _check_positive(height=input_shape[0], width=input_shape[1], channels=input_shape[2])
+    n = int(np.prod(input_shape))
+    basis = np.eye(n, dtype=np.float32).reshape(n, *input_shape)
+    outputs = np.asarray(fn(basis), dtype=np.float64).reshape(n, -1)
+    return outputs.T
 
 
 def shift_sensitivity(

@@ -242,3 +242,90 @@ def test_time_interleaved_times_each_call_in_turn():
         comparisons.time_interleaved({"a": lambda: None}, rounds=0)
     with pytest.raises(ValueError, match="statistic"):
         comparisons.time_interleaved({"a": lambda: None}, statistic="max")
+
+
+def test_locally_connected_params_is_one_filter_bank_per_position():
+    per_position = comparisons.conv_params(3, 3, 32)
+    assert comparisons.locally_connected_params(222, 222, 3, 3, 32) == 222 * 222 * per_position
+    # an explicit count: every position, every filter, its own k·k·C_in weights and one bias
+    count = sum(3 * 3 * 2 + 1 for _ in range(4 * 5) for _ in range(6))
+    assert comparisons.locally_connected_params(4, 5, 3, 2, 6) == count
+    assert comparisons.locally_connected_params(4, 5, 3, 2, 6, use_bias=False) == 4 * 5 * 3 * 3 * 2 * 6
+    with pytest.raises(ValueError, match="out_height"):
+        comparisons.locally_connected_params(0, 5, 3, 2, 6)
+
+
+def _subsample(stride):
+    return lambda x: np.asarray(x)[:, ::stride, ::stride, :]
+
+
+@pytest.mark.parametrize("dy, dx", [(0, 2), (2, 2), (4, -2)])
+def test_relative_equivariance_error_is_zero_for_shifts_by_a_multiple_of_the_stride(dy, dx):
+    rng = np.random.default_rng(1)
+    images = rng.random((3, 16, 16, 2))
+    assert comparisons.relative_equivariance_error(_subsample(2), images, dy, dx, margin=2, stride=2) < 1e-7
+
+
+def test_relative_equivariance_error_sees_aliasing_for_odd_shifts():
+    # Subsampling white noise by 2: an odd shift brings in the samples that were dropped, which are unrelated.
+    rng = np.random.default_rng(2)
+    images = rng.standard_normal((3, 16, 16, 2))
+    error = comparisons.relative_equivariance_error(_subsample(2), images, 0, 1, margin=2, stride=2)
+    assert error > 1.0  # two unrelated noise maps: about sqrt(2)
+
+
+def test_relative_equivariance_error_of_a_stride_1_convolution():
+    rng = np.random.default_rng(3)
+    images = np.zeros((2, 20, 20, 1), np.float32)
+    images[:, 5:15, 5:15, :] = rng.random((2, 10, 10, 1))
+    conv = layers.Conv2D(4, 3, padding="same", activation="relu")
+    conv.build(images.shape)
+
+    def fn(x):
+        return conv(x).numpy()
+
+    assert comparisons.relative_equivariance_error(fn, images, 2, -3, margin=3) < 1e-6
+    # a dense layer that scrambles positions is far from equivariant
+    perm = rng.permutation(20 * 20)
+
+    def scrambled(x):
+        flat = np.asarray(x).reshape(len(x), 400, -1)[:, perm, :]
+        return flat.reshape(np.asarray(x).shape)
+
+    assert comparisons.relative_equivariance_error(scrambled, images, 2, -3, margin=3) > 0.5
+    with pytest.raises(ValueError, match="stride"):
+        comparisons.relative_equivariance_error(fn, images, 1, 1, margin=1, stride=2)
+    with pytest.raises(ValueError, match="stride"):
+        comparisons.relative_equivariance_error(fn, images, 1, 1, margin=1, stride=0)
+
+
+def test_linear_map_matrix_of_a_dense_layer_is_its_kernel_transposed():
+    rng = np.random.default_rng(4)
+    kernel = rng.standard_normal((2 * 3 * 2, 5))
+
+    def dense(x):
+        return np.asarray(x).reshape(len(x), -1) @ kernel
+
+    matrix = comparisons.linear_map_matrix(dense, (2, 3, 2))
+    np.testing.assert_allclose(matrix, kernel.T, rtol=1e-6)
+
+
+def test_linear_map_matrix_of_a_convolution_is_sparse_and_weight_tied():
+    conv = layers.Conv2D(1, 3, padding="same", use_bias=False)
+    conv.build((None, 6, 6, 1))
+
+    def fn(x):
+        return conv(x).numpy()
+
+    matrix = comparisons.linear_map_matrix(fn, (6, 6, 1))
+    assert matrix.shape == (36, 36)
+    x = np.random.default_rng(5).random((1, 6, 6, 1)).astype(np.float32)
+    np.testing.assert_allclose(matrix @ x.ravel(), fn(x).ravel(), rtol=1e-5, atol=1e-6)
+    # an interior output sees 9 inputs; a corner output sees 4 (the rest is zero padding)
+    nonzero_per_row = (np.abs(matrix) > 0).sum(axis=1)
+    assert nonzero_per_row.max() == 9 and nonzero_per_row.min() == 4
+    # every nonzero entry is one of the 9 kernel weights
+    weights = conv.kernel.numpy().ravel()
+    assert np.all(np.min(np.abs(matrix[matrix != 0][:, None] - weights[None, :]), axis=1) < 1e-6)
+    with pytest.raises(ValueError, match="input_shape"):
+        comparisons.linear_map_matrix(fn, (6, 6))
