@@ -147,6 +147,18 @@ def peak_activation(bias: float, alpha: float, beta: float) -> float:
     return float(np.sqrt(bias / (alpha * (2 * beta - 1))))
 
 
+def max_gain(bias: float, beta: float) -> float:
+    """The largest factor ``b / a`` LRN can apply to any activation: ``bias ** -beta`` (dimensionless).
+
+    The divisor ``(k + α·E) ** β`` is at least ``k ** β`` because the window's energy ``E >= 0``, so
+    ``|b| <= |a| · k ** -β`` for every activation, whatever its neighbours; the bound is approached only as the
+    whole window falls silent. With AlexNet's ``k = 2, β = 0.75`` it is ``2 ** -0.75 ≈ 0.59``: LRN divides, it
+    never amplifies, as long as ``k >= 1``.
+    """
+    _check(0, bias, 0.0, beta)
+    return float(bias**-beta)
+
+
 def tf_arguments(
     n: int, k: float, alpha: float, beta: float, convention: Literal["alexnet", "caffe"] = "alexnet"
 ) -> dict[str, float]:

@@ -182,3 +182,19 @@ def test_plots_return_figures():
         lrn.plot_gain_curves({"dead": np.zeros((1, 2, 2, 4))}, title="t")
     with pytest.raises(ValueError, match="biases"):
         lrn.plot_gain_curves(samples, title="t", biases=())
+
+
+def test_max_gain_bounds_every_output():
+    rng = np.random.default_rng(3)
+    bound = lrn.max_gain(2.0, 0.75)
+    assert bound == pytest.approx(2.0**-0.75)
+    for scale in (1e-3, 1.0, 30.0, 1e3):
+        x = rng.normal(scale=scale, size=(4, 5, 5, 16))
+        ratio = np.abs(lrn.local_response_normalization(x, 2, 2.0, 1e-4, 0.75)) / np.abs(x)
+        assert ratio.max() <= bound
+    # approached when the window is silent
+    lone = np.zeros(7)
+    lone[3] = 1e-6
+    assert lrn.local_response_normalization(lone, 2, 2.0, 1e-4, 0.75)[3] / 1e-6 == pytest.approx(bound)
+    with pytest.raises(ValueError, match="bias"):
+        lrn.max_gain(0.0, 0.75)
