@@ -508,3 +508,109 @@ def plot_masks(
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
+
+
+def original_unet_output_size(size: int, depth: int = 4, convs: int = 2, kernel: int = 3) -> int:
+    """Side, pixels, of the map that the original (valid-padded) U-Net outputs for a ``size``-pixel tile.
+
+    Follows Ronneberger, Fischer and Brox (2015): per level, ``convs`` unpadded ``kernel × kernel``
+    convolutions (each removes ``kernel - 1`` pixels) then a 2 × 2 max pooling of stride 2 on the way down;
+    at the bottom ``convs`` more convolutions; per level on the way up a 2 × 2 up-convolution (doubles the
+    side) then ``convs`` convolutions. For ``depth=4`` (the paper) the output side is ``size - 184``: a
+    572-pixel tile gives 388.
+
+    Raises:
+        ValueError: a pooling would receive an odd side (the paper chooses tiles so that every pooling
+            halves an even side, for seamless tiling) or a side would fall below 1 pixel; bad arguments.
+    """
+    size = _positive_int(size, "size")
+    depth = _positive_int(depth, "depth")
+    convs = _positive_int(convs, "convs")
+    kernel = _positive_int(kernel, "kernel")
+    side = size
+    for level in range(depth):
+        side -= convs * (kernel - 1)
+        if side < 2 or side % 2:
+            raise ValueError(f"size={size}: level {level + 1} would pool an odd or too small side ({side} px)")
+        side //= 2
+    side -= convs * (kernel - 1)
+    for _ in range(depth):
+        if side < 1:
+            break
+        side = 2 * side - convs * (kernel - 1)
+    if side < 1:
+        raise ValueError(f"size={size}: too small, the output would be empty")
+    return side
+
+
+def original_unet(
+    input_size: int = 572,
+    n_classes: int = 2,
+    base_filters: int = 64,
+    depth: int = 4,
+    padding: str = "valid",
+    input_channels: int = 1,
+    name: str | None = None,
+) -> Any:
+    """The U-Net of Ronneberger, Fischer and Brox (2015), "U-Net: Convolutional Networks for Biomedical
+    Image Segmentation", in Keras.
+
+    Contracting path: per level, two 3 × 3 convolutions (ReLU) then 2 × 2 max pooling, the number of maps
+    doubling per level from ``base_filters`` (64 in the paper, 1024 at the bottom). Expansive path: per
+    level, a 2 × 2 up-convolution (``Conv2DTranspose``, stride 2) that halves the maps, concatenation with
+    the contracting path's maps of that level, two 3 × 3 convolutions (ReLU); a final 1 × 1 convolution
+    gives ``n_classes`` scores per pixel. With ``padding="valid"`` (the paper) the convolutions are
+    unpadded, the encoder's maps are larger than the decoder's and are centre-cropped (``Cropping2D``
+    layers named ``crop{level}``) before the concatenation; with ``"same"`` nothing is cropped and the
+    output has the input's size (the common re-implementation).
+
+    Args:
+        input_size: side of the square input tile, pixels (572 in the paper; ``None`` for any size, with
+            ``"same"`` padding only).
+        n_classes: output maps (2 in the paper: cell / background).
+        base_filters: maps of the first level.
+        depth: number of poolings (4 in the paper).
+        padding: ``"valid"`` or ``"same"``.
+        input_channels: 1 for the paper's grey-level microscopy images.
+    """
+    import keras
+    from keras import layers
+
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding={padding!r}: must be 'valid' or 'same'")
+    depth = _positive_int(depth, "depth")
+    base_filters = _positive_int(base_filters, "base_filters")
+    n_classes = _positive_int(n_classes, "n_classes")
+    input_channels = _positive_int(input_channels, "input_channels")
+    if input_size is None and padding == "valid":
+        raise ValueError("input_size=None: the valid-padded U-Net needs a size to compute its crops")
+    if input_size is not None:
+        input_size = _positive_int(input_size, "input_size")
+        if padding == "valid":
+            original_unet_output_size(input_size, depth)  # raises on a size that does not tile
+        elif input_size % 2**depth:
+            raise ValueError(f"input_size={input_size}: with 'same' padding it must be a multiple of {2**depth}")
+
+    def double_conv(x: Any, f: int, tag: str) -> Any:
+        x = layers.Conv2D(f, 3, padding=padding, activation="relu", name=f"{tag}_conv1")(x)
+        return layers.Conv2D(f, 3, padding=padding, activation="relu", name=f"{tag}_conv2")(x)
+
+    inputs = keras.Input((input_size, input_size, input_channels), name="tile")
+    x = inputs
+    skips = []
+    for level in range(1, depth + 1):
+        x = double_conv(x, base_filters * 2 ** (level - 1), f"down{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
+    x = double_conv(x, base_filters * 2**depth, "bottom")
+    for level in range(depth, 0, -1):
+        f = base_filters * 2 ** (level - 1)
+        x = layers.Conv2DTranspose(f, 2, strides=2, name=f"upconv{level}")(x)
+        skip = skips[level - 1]
+        if padding == "valid":
+            extra = skip.shape[1] - x.shape[1]
+            skip = layers.Cropping2D(extra // 2, name=f"crop{level}")(skip)
+        x = layers.Concatenate(name=f"concat{level}")([skip, x])
+        x = double_conv(x, f, f"up{level}")
+    outputs = layers.Conv2D(n_classes, 1, name="scores")(x)
+    return keras.Model(inputs, outputs, name=name or f"unet_{padding}")

@@ -253,3 +253,26 @@ def test_receptive_field_by_hand_and_by_gradient():
         assert segmentation.receptive_field(model) == 52
     with pytest.raises(ValueError, match="not handled"):
         segmentation.receptive_field(keras.Sequential([keras.Input((8, 8, 1)), layers.Flatten()]))
+
+
+def test_original_unet_maps_572_to_388_with_crops():
+    model = segmentation.original_unet(572, base_filters=2)
+    assert model.output_shape == (None, 388, 388, 2)
+    crops = [model.get_layer(f"crop{level}").output.shape[1] for level in (4, 3, 2, 1)]
+    assert crops == [56, 104, 200, 392]
+    convs = [layer for layer in model.layers if hasattr(layer, "kernel_size")]
+    assert len(convs) == 23  # "In total the network has 23 convolutional layers."
+
+
+@pytest.mark.parametrize("size", [188, 380, 572, 588])
+def test_original_unet_output_size_matches_keras(size):
+    expected = segmentation.original_unet(size, base_filters=1).output_shape[1]
+    assert segmentation.original_unet_output_size(size) == expected == size - 184
+
+
+def test_original_unet_output_size_rejects_untileable_sizes():
+    with pytest.raises(ValueError, match="size=570"):
+        segmentation.original_unet_output_size(570)
+    with pytest.raises(ValueError, match="size=572"):
+        segmentation.original_unet(572, padding="same")
+    assert segmentation.original_unet(64, base_filters=1, padding="same").output_shape[1:3] == (64, 64)

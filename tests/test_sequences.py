@@ -1,0 +1,47 @@
+"""Tests of cnn_helpers.sequences: shapes, determinism, and that the tasks need the frames' order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnn_helpers import sequences
+
+
+def test_ball_frame_stacks_follow_the_velocity():
+    stacks, targets, velocity = sequences.ball_frame_stacks(20, size=40, frames=4, max_speed=2, seed=3)
+    again = sequences.ball_frame_stacks(20, size=40, frames=4, max_speed=2, seed=3)
+    assert np.array_equal(stacks, again[0]) and np.array_equal(targets, again[1])
+    assert stacks.shape == (20, 40, 40, 4) and targets.shape == velocity.shape == (20, 2)
+    assert (stacks.sum(axis=(1, 2)) == 4).all()  # one 2 x 2 ball per frame
+    for i in range(20):
+        ys, xs = np.nonzero(stacks[i, :, :, 3])
+        latest = np.array([ys.min(), xs.min()])
+        assert np.all(np.abs(latest + velocity[i] - targets[i]) <= 0.5 + 1e-6)  # rounding only
+    assert (targets >= 0).all() and (targets <= 38).all()
+
+
+def test_ball_frame_stacks_reject_bad_arguments():
+    with pytest.raises(ValueError, match="size"):
+        sequences.ball_frame_stacks(2, size=10, max_speed=3)
+    with pytest.raises(ValueError, match="n="):
+        sequences.ball_frame_stacks(0)
+
+
+def test_moving_blob_direction_is_in_the_order_only():
+    seqs, labels = sequences.moving_blob_sequences(400, noise=0.0, seed=1)
+    assert seqs.shape == (400, 8, 28, 28, 1) and set(np.unique(labels)) == {0, 1}
+    columns = (seqs[..., 0].sum(axis=2) * np.arange(28)).sum(-1) / seqs[..., 0].sum(axis=(2, 3))
+    moving_right = np.diff(columns, axis=1).mean(axis=1) > 0
+    assert np.array_equal(moving_right, labels == 1)
+    # order-free statistics (the mean frame) do not separate the classes: compare mean blob column
+    mean_column = columns.mean(axis=1)
+    gap = abs(mean_column[labels == 1].mean() - mean_column[labels == 0].mean())
+    assert gap < 1.0
+
+
+def test_moving_blob_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="sigma"):
+        sequences.moving_blob_sequences(2, sigma=0)
+    with pytest.raises(ValueError, match="size"):
+        sequences.moving_blob_sequences(2, size=12, frames=8)
