@@ -67,6 +67,11 @@ ALLOW: dict[str, dict[str, str]] = {
         '"about 99.2%"': "Géron's solution notebook, quoted",
         '"99.5 to 99.7%"': "Géron's solution notebook, quoted",
     },
+    "18_hands_on_implementations.md": {
+        "ResNet-20 (0.27M parameters) reaches 8.75 % test error": "He et al. 2016, Table 6, quoted",
+        "padded by 4 pixels, with flips, for 64k iterations": "He et al. 2016, section 4.2, quoted",
+        "45k/5k train/validation split": "He et al. 2016, section 4.2, quoted",
+    },
 }
 
 # Directives whose body is not prose (code, math, data, file paths).
