@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from cnn_helpers import memory
+from cnn_helpers import receptive_field as _rf
 
 
 def _positive_int(value: Any, argument: str) -> int:
@@ -166,33 +167,22 @@ def total_stride(model: Any) -> int:
     return stride
 
 
-def _windows(model: Any) -> list[tuple[int, int]]:
-    """(kernel, stride) along the height of each convolution or pooling layer of a chain."""
-    rows = []
-    for layer in model.layers:
-        size = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
-        if size is not None:
-            rows.append((int(size[0]), int(layer.strides[0])))
-    return rows
-
-
 def receptive_field(model: Any) -> int:
     """Side (pixels) of the input window that one output position of a chain model depends on.
 
-    Going down from one output position: a layer with kernel ``k`` and stride ``s`` turns ``r`` positions
-    into ``(r - 1) · s + k``. Rows dropped by a ``"valid"`` layer's floor are not part of the window.
+    A layer with kernel ``k``, stride ``s`` and dilation ``d`` grows the window by ``(k − 1) · d · j``, where
+    ``j`` is the product of the strides before it. Rows dropped by a ``"valid"`` layer's floor are not part
+    of the window. The computation is :func:`cnn_helpers.receptive_field.receptive_field` (which also reads
+    branched functional models and can place the window); this name is kept for chapter 7.
     """
-    r = 1
-    for kernel, stride in reversed(_windows(model)):
-        r = (r - 1) * stride + kernel
-    return r
+    return _rf.receptive_field(model)
 
 
 def output_size(n: int, model: Any) -> int:
     """Output length along one side when a chain model of Conv2D / pooling layers gets ``n`` pixels.
 
-    Uses :func:`cnn_helpers.memory.conv_output_size` layer by layer (layers without a kernel, such as
-    activations, keep the size).
+    Uses :func:`cnn_helpers.memory.conv_output_size` layer by layer, with each layer's dilation (layers
+    without a kernel, such as activations, keep the size).
     """
     n = _positive_int(n, "n")
     for layer in model.layers:
@@ -202,7 +192,8 @@ def output_size(n: int, model: Any) -> int:
             kernel, stride = layer.pool_size[0], layer.strides[0]
         else:
             continue
-        n = memory.conv_output_size(n, kernel=int(kernel), stride=int(stride), padding=layer.padding)
+        dilation = int(getattr(layer, "dilation_rate", (1,))[0])
+        n = memory.conv_output_size(n, int(kernel), int(stride), layer.padding, dilation=dilation)
     return n
 
 
@@ -238,8 +229,11 @@ def macs(model: Any, input_shape: tuple[int, int, int]) -> list[LayerMacs]:
             shape = (math.prod(shape),)
         elif hasattr(layer, "kernel_size") or hasattr(layer, "pool_size"):
             size = layer.kernel_size if hasattr(layer, "kernel_size") else layer.pool_size
+            dilation = getattr(layer, "dilation_rate", (1, 1))
             out = tuple(
-                memory.conv_output_size(shape[d], int(size[d]), int(layer.strides[d]), layer.padding)
+                memory.conv_output_size(
+                    shape[d], int(size[d]), int(layer.strides[d]), layer.padding, dilation=int(dilation[d])
+                )
                 for d in (0, 1)
             )
             if kind == "Conv2D":

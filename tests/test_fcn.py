@@ -165,3 +165,15 @@ def test_to_fcn_rejects_model_without_flatten():
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3)])
     with pytest.raises(ValueError, match="model"):
         fcn.to_fcn(model)
+
+
+def test_dilation_counts_in_output_size_macs_and_receptive_field():
+    from keras import layers
+
+    model = keras.Sequential([keras.Input((None, None, 1)), layers.Conv2D(2, 3, dilation_rate=3),
+                              layers.MaxPooling2D(2), layers.Conv2D(4, 3, dilation_rate=2)])
+    for n in (18, 20, 33):
+        assert fcn.output_size(n, model) == model.compute_output_shape((1, n, n, 1))[1]
+    assert fcn.receptive_field(model) == 1 + 2 * 3 + 1 + 2 * 2 * 2
+    rows = fcn.macs(model, (20, 20, 1))
+    assert rows[0].output_shape == (14, 14, 2) and rows[1].macs == 3 * 3 * 3 * 3 * 2 * 4
