@@ -34,6 +34,7 @@ def layer_macs(layer: layers.Layer) -> int:
     * ``Conv2D``: H_out × W_out × C_out × k_h × k_w × C_in / groups.
     * ``DepthwiseConv2D``: H_out × W_out × C_in × multiplier × k_h × k_w.
     * ``SeparableConv2D``: its depthwise part plus a 1 × 1 pointwise part (H_out × W_out × C_mid × C_out).
+    * ``Conv2DTranspose``: H_in × W_in × C_in × k_h × k_w × C_out (every input value is spread by the kernel).
     * ``Dense``: inputs × units per position of the input's leading (non-batch) axes.
     * :class:`ConnectionTableConv2D`: H_out × W_out × k_h × k_w × (number of connected map pairs).
     * :class:`EuclideanRBF`: inputs × units (one subtract-square-accumulate each).
@@ -59,6 +60,11 @@ def layer_macs(layer: layers.Layer) -> int:
         kh, kw = layer.kernel_size
         c_mid = c_in * layer.depth_multiplier
         return h * w * c_mid * kh * kw + h * w * c_mid * c_out
+    if isinstance(layer, layers.Conv2DTranspose):
+        h, w, c_in = dims(layer.input.shape)
+        c_out = dims(layer.output.shape)[-1]
+        kh, kw = layer.kernel_size
+        return h * w * c_in * kh * kw * c_out
     if isinstance(layer, layers.DepthwiseConv2D):
         h, w, c_out = dims(layer.output.shape)
         kh, kw = layer.kernel_size
@@ -713,3 +719,214 @@ def scaled_stack(base_depth: int, base_width: int, base_resolution: int, scaling
         round(base_width * scaling.width),
         round(base_resolution * scaling.resolution),
     )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Depth, filter sizes and alternative convolutions (Part II, "Architectures and efficient design")
+
+
+def _positive(value: Any, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{argument}={value!r}: must be a positive integer")
+    return value
+
+
+def gap_classifier(
+    convs: Sequence[tuple[int, int, int]],
+    input_shape: tuple[int, int, int] = (28, 28, 1),
+    n_classes: int = 10,
+    name: str = "gap_classifier",
+) -> keras.Sequential:
+    """A chain of ReLU convolutions ("same" padding), global average pooling and a dense softmax layer.
+
+    Args:
+        convs: one ``(filters, kernel, stride)`` per convolution, from the input up.
+        input_shape: height × width × channels of the images.
+        n_classes: units of the output layer (softmax probabilities).
+
+    Raises:
+        ValueError: if ``convs`` is empty or holds a non-positive number.
+    """
+    if not convs:
+        raise ValueError("convs: give at least one (filters, kernel, stride)")
+    body = []
+    for i, (filters, kernel, stride) in enumerate(convs, start=1):
+        for value, argument in ((filters, "filters"), (kernel, "kernel"), (stride, "stride")):
+            _positive(value, f"convs[{i - 1}] {argument}")
+        body.append(layers.Conv2D(filters, kernel, strides=stride, padding="same", activation="relu",
+                                  name=f"conv{i}"))
+    return keras.Sequential(
+        [keras.Input(shape=input_shape), *body, layers.GlobalAveragePooling2D(name="gap"),
+         layers.Dense(n_classes, activation="softmax", name="classes")],
+        name=name,
+    )
+
+
+def tent_map_network(depth: int) -> keras.Sequential:
+    """Telgarsky's construction: ``depth`` compositions of the tent map t(x) = 2x on [0, ½], 2 − 2x on [½, 1].
+
+    Each layer is a Dense layer of 2 ReLU units, relu(2x) and relu(4x − 2), whose difference (the next
+    layer's weights) is the tent map; a final Dense(1) takes the last difference. On [0, 1] the network
+    computes t∘t∘…∘t, a sawtooth of 2^(depth−1) teeth, i.e. 2^depth linear pieces, with only 2·depth hidden
+    units. A network with one hidden layer of m ReLU units has at most m + 1 pieces on a line.
+
+    Raises:
+        ValueError: if ``depth`` is not a positive integer.
+    """
+    _positive(depth, "depth")
+    model = keras.Sequential([keras.Input(shape=(1,))], name=f"tent_x{depth}")
+    for i in range(depth):
+        model.add(layers.Dense(2, activation="relu", name=f"tent{i + 1}"))
+    model.add(layers.Dense(1, name="out"))
+    first_in = np.array([[1.0, 1.0]])
+    for i, layer in enumerate(model.layers[:-1]):
+        # hidden units read the previous tent value y = h0 - h1 (or x for the first layer)
+        w_in = first_in if i == 0 else np.array([[1.0, 1.0], [-1.0, -1.0]])
+        layer.set_weights([w_in * np.array([[2.0, 4.0]]), np.array([0.0, -2.0])])
+    model.layers[-1].set_weights([np.array([[1.0], [-1.0]]), np.array([0.0])])
+    return model
+
+
+def count_linear_pieces(x: np.ndarray, y: np.ndarray, tolerance: float = 1e-2) -> int:
+    """Number of linear pieces of a piecewise-linear function sampled at increasing ``x`` (slope changes + 1).
+
+    The grid must be fine enough for every piece to hold at least two intervals. A slope change counts when
+    it exceeds ``tolerance`` times the largest |slope| (float32 outputs carry round-off in every slope).
+
+    Raises:
+        ValueError: if ``x`` and ``y`` differ in length, hold fewer than 3 points, or ``x`` is not increasing.
+    """
+    x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape or x.size < 3:
+        raise ValueError(f"x, y: need equal lengths of at least 3, got {x.size} and {y.size}")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("x: must be strictly increasing")
+    slopes = np.diff(y) / np.diff(x)
+    changes = np.abs(np.diff(slopes)) > tolerance * max(1.0, float(np.abs(slopes).max()))
+    # a kink inside an interval shows as two consecutive slope changes; count runs of changes once
+    starts = changes & ~np.concatenate([[False], changes[:-1]])
+    return int(starts.sum()) + 1
+
+
+def input_gradient_map(model: keras.Model) -> np.ndarray:
+    """|∂ output / ∂ input| for the centre output position, summed over output and input channels.
+
+    The model must map (1, H, W, C) images to (1, H', W', C') maps; the gradient is taken at an input of all
+    ones. Returns an (H, W) array: its non-zero support lies within the theoretical receptive field, and how
+    the gradient is spread over it is the *effective* receptive field (Luo et al., 2016).
+
+    Raises:
+        ValueError: if the model's input or output is not 4-D with known sizes.
+    """
+    import tensorflow as tf
+
+    in_shape, out_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
+    if len(in_shape) != 4 or len(out_shape) != 4 or None in in_shape[1:] or None in out_shape[1:]:
+        raise ValueError(f"model: needs 4-D input and output of known sizes, got {in_shape} -> {out_shape}")
+    x = tf.ones((1, *in_shape[1:]))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = model(x, training=False)
+        centre = y[0, out_shape[1] // 2, out_shape[2] // 2, :]
+        total = tf.reduce_sum(centre)
+    grad = tape.gradient(total, x)
+    return np.abs(grad.numpy()[0]).sum(axis=-1)
+
+
+def conv_variants(channels: int, size: int, groups: int = 8, dilation: int = 2) -> dict[str, keras.Model]:
+    """One-layer models of the common convolution designs, ``channels`` maps in and out, on size × size maps.
+
+    Keys: "standard 3×3", "grouped 3×3 (g=…)", "dilated 3×3 (d=…)", "depthwise separable 3×3",
+    "depthwise 7×7 + 1×1", "1×1 (pointwise)". All use "same" padding and no bias (so parameters are
+    the weights only).
+
+    Raises:
+        ValueError: if a size is not positive or ``channels`` is not divisible by ``groups``.
+    """
+    for value, argument in ((channels, "channels"), (size, "size"), (groups, "groups"), (dilation, "dilation")):
+        _positive(value, argument)
+    if channels % groups:
+        raise ValueError(f"groups={groups}: must divide channels={channels}")
+    kw = dict(padding="same", use_bias=False)
+
+    def one(name: str, *blocks: layers.Layer) -> keras.Model:
+        inputs = keras.Input(shape=(size, size, channels))
+        x = inputs
+        for block in blocks:
+            x = block(x)
+        return keras.Model(inputs, x, name=name.replace(" ", "_").replace("×", "x"))
+
+    return {
+        "standard 3×3": one("standard", layers.Conv2D(channels, 3, **kw)),
+        f"grouped 3×3 (g={groups})": one("grouped", layers.Conv2D(channels, 3, groups=groups, **kw)),
+        f"dilated 3×3 (d={dilation})": one("dilated", layers.Conv2D(channels, 3, dilation_rate=dilation, **kw)),
+        "depthwise separable 3×3": one("separable", layers.SeparableConv2D(channels, 3, **kw)),
+        "depthwise 7×7 + 1×1": one("dw7", layers.DepthwiseConv2D(7, **kw), layers.Conv2D(channels, 1, **kw)),
+        "1×1 (pointwise)": one("pointwise", layers.Conv2D(channels, 1, **kw)),
+    }
+
+
+def fuse_repvgg_branches(
+    kernel3: np.ndarray, bias3: np.ndarray, kernel1: np.ndarray, bias1: np.ndarray, identity: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """RepVGG's structural re-parameterization: one 3 × 3 convolution equal to 3 × 3 + 1 × 1 (+ identity).
+
+    With "same" padding and stride 1, conv3(x) + conv1(x) + x equals a single 3 × 3 convolution whose kernel
+    is ``kernel3`` with ``kernel1`` added at its centre and, for the identity, 1 added at the centre of
+    each map's own channel; biases add up. Keras layouts: kernels (3, 3, C_in, C_out) and (1, 1, C_in, C_out).
+
+    Raises:
+        ValueError: if the shapes do not fit, or ``identity`` is asked with C_in ≠ C_out.
+    """
+    kernel3, kernel1 = np.asarray(kernel3), np.asarray(kernel1)
+    if kernel3.ndim != 4 or kernel3.shape[:2] != (3, 3):
+        raise ValueError(f"kernel3: expected shape (3, 3, C_in, C_out), got {kernel3.shape}")
+    if kernel1.shape != (1, 1, *kernel3.shape[2:]):
+        raise ValueError(f"kernel1: expected shape (1, 1, {kernel3.shape[2]}, {kernel3.shape[3]}), got {kernel1.shape}")
+    c_in, c_out = kernel3.shape[2:]
+    if np.shape(bias3) != (c_out,) or np.shape(bias1) != (c_out,):
+        raise ValueError(f"bias3, bias1: expected shape ({c_out},)")
+    if identity and c_in != c_out:
+        raise ValueError(f"identity=True: needs C_in == C_out, got {c_in} and {c_out}")
+    fused = kernel3.copy()
+    fused[1, 1] += kernel1[0, 0]
+    if identity:
+        fused[1, 1] += np.eye(c_in, dtype=fused.dtype)
+    return fused, np.asarray(bias3) + np.asarray(bias1)
+
+
+def latency_seconds(
+    models: dict[str, keras.Model], batch_size: int = 1, rounds: int = 5, warmup: int = 1
+) -> dict[str, float]:
+    """Best-of-``rounds`` wall-clock seconds of one inference call per model, timed in turn.
+
+    Each model is wrapped once in a ``tf.function`` (graph mode, as deployed) and fed zeros of its input
+    shape with ``batch_size`` images; calls are interleaved round after round
+    (:func:`cnn_helpers.comparisons.time_interleaved`) so that the load of a shared machine hits all alike.
+
+    Raises:
+        ValueError: if a size is not positive.
+    """
+    import tensorflow as tf
+
+    from cnn_helpers import comparisons
+
+    _positive(batch_size, "batch_size")
+    _positive(rounds, "rounds")
+    def runner(model: keras.Model) -> Any:
+        x = tf.zeros((batch_size, *model.inputs[0].shape[1:]))
+
+        @tf.function(autograph=False)
+        def forward(t: Any) -> Any:
+            return model(t, training=False)
+
+        return lambda: forward(x).numpy()
+
+    calls = {name: runner(model) for name, model in models.items()}
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # tracing one function per model is intended, not a retracing problem
+    try:
+        return comparisons.time_interleaved(calls, rounds=rounds, warmup=max(warmup, 1), statistic="min")
+    finally:
+        logger.setLevel(level)

@@ -519,3 +519,32 @@ def run_probe(
     if done.returncode != 0:
         raise RuntimeError(f"memory probe failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def all_outputs_bytes(model: Any, batch_size: int = 1, dtype_bytes: int = 4) -> int:
+    """Bytes of every layer's output of a built Keras model (any graph: branches and merges allowed).
+
+    What a framework holds when it keeps every layer's output of a forward pass for backpropagation, as
+    TensorFlow does by default: each layer's output is a separate tensor (batch norm, activation, addition
+    and concatenation outputs included). Input layers are not counted. Nested models are descended.
+
+    Raises:
+        ValueError: for a non-positive size, or an output with an unknown dimension.
+    """
+    import keras
+
+    batch_size = _positive_int(batch_size, "batch_size")
+    dtype_bytes = _positive_int(dtype_bytes, "dtype_bytes")
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}")
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            total += all_outputs_bytes(layer, batch_size, dtype_bytes)
+            continue
+        outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
+        for out in outputs:
+            total += _elements(tuple(out.shape[1:]), f"layer {layer.name!r}") * batch_size * dtype_bytes
+    return total

@@ -713,3 +713,117 @@ def mirrored_replica_batches(cases: Sequence[tuple[int, int]], timeout_s: float 
 
 if __name__ == "__main__":
     print(json.dumps(_probe(json.loads(sys.argv[1]))))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Computation time: pruning and quantization
+
+
+def zero_smallest_weights(model: keras.Model, fraction: float) -> int:
+    """Unstructured magnitude pruning, in place: set the ``fraction`` smallest |weights| of every kernel to 0.
+
+    Only ``kernel`` variables (Conv2D, Dense, ...) are pruned, each on its own; biases are kept. The shapes do
+    not change, so dense kernels do exactly the same work afterwards. Returns the number of weights zeroed.
+
+    Raises:
+        ValueError: if ``fraction`` is not in [0, 1).
+    """
+    import numpy as np
+
+    if not 0 <= fraction < 1:
+        raise ValueError(f"fraction={fraction!r}: must be in [0, 1)")
+    zeroed = 0
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            continue
+        values = np.array(kernel.numpy())
+        k = int(fraction * values.size)
+        if k == 0:
+            continue
+        order = np.argsort(np.abs(values), axis=None)[:k]
+        values.flat[order] = 0.0
+        kernel.assign(values)
+        zeroed += k
+    return zeroed
+
+
+@dataclass(frozen=True)
+class TFLiteModel:
+    """A model converted by the TFLite converter: the flatbuffer and its size in bytes."""
+
+    content: bytes
+    quantized: bool
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.content)
+
+    def predict(self, images: Any, batch_size: int = 256) -> Any:
+        """Outputs for ``images`` (float32, the Keras model's input shape), batch by batch, with TFLite's
+        interpreter (XNNPACK on CPU)."""
+        import contextlib
+        import io
+        import warnings
+
+        import numpy as np
+        import tensorflow as tf
+
+        images = np.asarray(images, dtype=np.float32)
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), _quiet_native_stderr():
+            warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice (LiteRT)
+            interpreter = tf.lite.Interpreter(model_content=self.content)
+            interpreter.allocate_tensors()  # creates the XNNPACK delegate (its notice is silenced)
+        inp = interpreter.get_input_details()[0]["index"]
+        out = interpreter.get_output_details()[0]["index"]
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            interpreter.resize_tensor_input(inp, chunk.shape)
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(inp, chunk)
+            interpreter.invoke()
+            outputs.append(interpreter.get_tensor(out).copy())
+        return np.concatenate(outputs)
+
+
+def _quiet_native_stderr() -> Any:
+    """Context manager: silence file descriptor 2 (C++ notices such as TFLite's XNNPACK line) for a while."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def quiet() -> Any:
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(devnull)
+            os.close(saved)
+
+    return quiet()
+
+
+def to_tflite(model: keras.Model, quantize: bool) -> TFLiteModel:
+    """Convert a Keras model with ``tf.lite.TFLiteConverter``; ``quantize=True`` applies dynamic-range
+    quantization (``Optimize.DEFAULT`` without a representative dataset: weights stored as int8, activations
+    kept in float). The converter's console output is suppressed."""
+    import contextlib
+    import io
+
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # "Assets written to ..." notices
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            content = converter.convert()
+    finally:
+        logger.setLevel(level)
+    return TFLiteModel(bytes(content), quantize)

@@ -284,3 +284,114 @@ def test_scaled_stack_macs_follow_formula():
     assert arch.count_macs(model) == r * r * w * 9 * 3 + (d - 1) * r * r * w * 9 * w
     with pytest.raises(ValueError, match="width"):
         arch.plain_conv_stack(1, 0, 8)
+
+
+# ------------------------------------------------------------------ Part II: depth, filters, variants
+
+
+def test_conv2d_transpose_macs_by_hand():
+    model = _single(keras.layers.Conv2DTranspose(6, 3, strides=2, padding="same"), (5, 7, 4))
+    assert arch.count_macs(model) == 5 * 7 * 4 * 9 * 6
+
+
+def test_gap_classifier_parameters_and_validation():
+    model = arch.gap_classifier([(16, 3, 1), (32, 3, 2)])
+    assert model.count_params() == (9 + 1) * 16 + (9 * 16 + 1) * 32 + (32 + 1) * 10
+    assert model.outputs[0].shape[1:] == (10,)
+    with pytest.raises(ValueError, match="convs"):
+        arch.gap_classifier([])
+    with pytest.raises(ValueError, match="stride"):
+        arch.gap_classifier([(16, 3, 0)])
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4, 5])
+def test_tent_map_network_has_2_to_the_depth_pieces(depth):
+    x = np.linspace(0.0, 1.0, 8001)
+    y = arch.tent_map_network(depth).predict(x[:, None], verbose=0)[:, 0]
+    # t applied depth times, computed independently in float64
+    expected = x.copy()
+    for _ in range(depth):
+        expected = np.where(expected <= 0.5, 2 * expected, 2 - 2 * expected)
+    np.testing.assert_allclose(y, expected, atol=1e-4)
+    assert arch.count_linear_pieces(x, y) == 2**depth
+
+
+def test_count_linear_pieces_on_known_functions_and_errors():
+    x = np.linspace(-1, 1, 1001)
+    assert arch.count_linear_pieces(x, 3 * x + 1) == 1
+    assert arch.count_linear_pieces(x, np.abs(x)) == 2
+    assert arch.count_linear_pieces(x, np.abs(x - 0.3001) + np.maximum(x, 0.5)) == 3
+    with pytest.raises(ValueError, match="increasing"):
+        arch.count_linear_pieces(x[::-1], x)
+    with pytest.raises(ValueError, match="x, y"):
+        arch.count_linear_pieces(x[:2], x[:2])
+
+
+def test_input_gradient_map_of_one_linear_conv_is_its_kernel():
+    layer = keras.layers.Conv2D(1, 3, use_bias=False)
+    model = _single(layer, (5, 5, 1))
+    kernel = np.arange(9, dtype="float32").reshape(3, 3, 1, 1) - 4.0
+    layer.set_weights([kernel])
+    g = arch.input_gradient_map(model)  # output 3 x 3, centre (1, 1) reads input rows/cols 1..3
+    expected = np.zeros((5, 5))
+    expected[1:4, 1:4] = np.abs(kernel[:, :, 0, 0])
+    np.testing.assert_allclose(g, expected)
+
+
+def test_input_gradient_map_support_is_the_receptive_field():
+    keras.utils.set_random_seed(1)
+    two = keras.Sequential([keras.Input((11, 11, 2)), keras.layers.Conv2D(4, 3), keras.layers.Conv2D(3, 3)])
+    g = arch.input_gradient_map(two)
+    assert g[3:8, 3:8].min() > 0 and g.sum() == pytest.approx(g[3:8, 3:8].sum())
+    with pytest.raises(ValueError, match="model"):
+        arch.input_gradient_map(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+
+
+def test_conv_variants_parameters_and_macs_by_hand():
+    c, n, g, d = 16, 8, 4, 2
+    v = arch.conv_variants(c, n, groups=g, dilation=d)
+    hw = n * n
+    expected = {
+        "standard 3×3": (9 * c * c, hw * 9 * c * c),
+        f"grouped 3×3 (g={g})": (9 * c * c // g, hw * 9 * c * c // g),
+        f"dilated 3×3 (d={d})": (9 * c * c, hw * 9 * c * c),
+        "depthwise separable 3×3": (9 * c + c * c, hw * (9 * c + c * c)),
+        "depthwise 7×7 + 1×1": (49 * c + c * c, hw * (49 * c + c * c)),
+        "1×1 (pointwise)": (c * c, hw * c * c),
+    }
+    assert set(v) == set(expected)
+    for name, (params, macs) in expected.items():
+        assert (v[name].count_params(), arch.count_macs(v[name])) == (params, macs), name
+        assert v[name].output.shape[1:] == (n, n, c)
+    with pytest.raises(ValueError, match="groups"):
+        arch.conv_variants(10, 8, groups=4)
+
+
+@pytest.mark.parametrize("identity", [True, False])
+def test_fuse_repvgg_branches_equals_the_sum_of_branches(identity):
+    rng = np.random.default_rng(0)
+    c = 5
+    x = rng.normal(size=(2, 9, 9, c)).astype("float32")
+    conv3 = keras.layers.Conv2D(c, 3, padding="same")
+    conv1 = keras.layers.Conv2D(c, 1)
+    conv3.build((None, 9, 9, c))
+    conv1.build((None, 9, 9, c))
+    conv3.set_weights([rng.normal(size=(3, 3, c, c)), rng.normal(size=c)])
+    conv1.set_weights([rng.normal(size=(1, 1, c, c)), rng.normal(size=c)])
+    branches = np.asarray(conv3(x)) + np.asarray(conv1(x)) + (x if identity else 0)
+    fused = keras.layers.Conv2D(c, 3, padding="same")
+    fused.build((None, 9, 9, c))
+    fused.set_weights(list(arch.fuse_repvgg_branches(*conv3.get_weights(), *conv1.get_weights(), identity)))
+    np.testing.assert_allclose(np.asarray(fused(x)), branches, atol=1e-4)
+    with pytest.raises(ValueError, match="identity"):
+        arch.fuse_repvgg_branches(np.zeros((3, 3, 2, 3)), np.zeros(3), np.zeros((1, 1, 2, 3)), np.zeros(3), True)
+    with pytest.raises(ValueError, match="kernel1"):
+        arch.fuse_repvgg_branches(np.zeros((3, 3, 2, 3)), np.zeros(3), np.zeros((1, 1, 3, 3)), np.zeros(3), False)
+
+
+def test_latency_seconds_times_every_model():
+    v = arch.conv_variants(8, 8)
+    times = arch.latency_seconds({k: v[k] for k in list(v)[:2]}, batch_size=2, rounds=2)
+    assert list(times) == list(v)[:2] and all(t > 0 for t in times.values())
+    with pytest.raises(ValueError, match="batch_size"):
+        arch.latency_seconds(v, batch_size=0)

@@ -502,3 +502,17 @@ def test_run_probe_switches_onednn(monkeypatch, onednn, expected):
 def test_measure_peak_reports_child_failure():
     with pytest.raises(RuntimeError, match="memory probe failed"):
         memory.measure_peak("cnn_helpers.models:no_such_builder", "predict", 1)
+
+
+def test_all_outputs_bytes_counts_every_branch_by_hand():
+    inputs = keras.Input((6, 6, 3))
+    a = layers.Conv2D(4, 3, padding="same")(inputs)
+    b = layers.Conv2D(2, 1)(inputs)
+    merged = layers.Concatenate()([a, b])
+    model = keras.Model(inputs, layers.ReLU()(merged))
+    per_image = 36 * (4 + 2 + 6 + 6)
+    assert memory.all_outputs_bytes(model, batch_size=3, dtype_bytes=2) == 3 * 2 * per_image
+    chain = models.question2_cnn()
+    assert memory.all_outputs_bytes(chain) == memory.estimate(chain).activation_bytes
+    with pytest.raises(ValueError, match="batch_size"):
+        memory.all_outputs_bytes(model, batch_size=0)

@@ -70,6 +70,20 @@ ALLOW: dict[str, dict[str, str]] = {
     "05_local_response_normalization.md": {
         "reduces our top-1 and top-5 error rates by 1.4% and 1.2%, respectively": "AlexNet paper, quoted",
     },
+    "14_architectures_and_efficiency.md": {
+        "16-layer-deep wide residual network": "Wide Residual Networks (2016), abstract, quoted",
+        "reaching 25 % training error on CIFAR-10": "AlexNet paper (2012), Figure 1",
+        "a 22 layers deep network": "Going Deeper with Convolutions (2015), abstract, quoted",
+        "about 1.5 billion multiply-adds": "Going Deeper with Convolutions (2015), section 1",
+        "relative gain of 28%": "Rethinking the Inception Architecture (2016), section 3.1, quoted",
+        "33% cheaper": "Rethinking the Inception Architecture (2016), section 3.2, quoted",
+        "an hour on 256 GPUs": "Goyal et al. (2017)",
+        "mini-batches of 256 for up to 60 × 10⁴ iterations": "ResNet paper (2016), section 3.4",
+        "Training ImageNet in 1 Hour": "title of Goyal et al. (2017)",
+        "in one hour on 256 GPUs with mini-batches of 8192": "Goyal et al. (2017), abstract",
+        "run 83% faster than": "RepVGG paper (2021), abstract, quoted",
+        "on a 1080Ti GPU": "RepVGG paper (2021), abstract: the GPU's name",
+    },
     "09_mnist_from_scratch.md": {
         '"about 99.2%"': "Géron's solution notebook, quoted",
         '"99.5 to 99.7%"': "Géron's solution notebook, quoted",

@@ -262,3 +262,29 @@ def test_compile_wraps_the_optimizer_only_under_a_model_wide_mixed_policy():
     finally:
         keras.mixed_precision.set_global_policy(previous)
     assert isinstance(model_wide.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_zero_smallest_weights_zeroes_the_smallest_kernel_entries_only():
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                              keras.layers.Dense(3, bias_initializer="ones")])
+    before = [w.numpy().copy() for w in model.weights]
+    zeroed = remedies.zero_smallest_weights(model, 0.5)
+    conv_k, dense_k = model.layers[0].kernel.numpy(), model.layers[2].kernel.numpy()
+    assert zeroed == 36 // 2 + 48 // 2
+    assert (conv_k == 0).sum() == 18 and (dense_k == 0).sum() == 24
+    kept = np.abs(before[0][conv_k != 0])
+    assert kept.min() >= np.abs(before[0][conv_k == 0]).max()
+    np.testing.assert_array_equal(model.layers[2].bias.numpy(), before[3])
+    with pytest.raises(ValueError, match="fraction"):
+        remedies.zero_smallest_weights(model, 1.0)
+
+
+def test_to_tflite_quantized_is_smaller_and_close():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(32, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(64), keras.layers.Dense(4)])
+    x = np.random.default_rng(0).random((5, 8, 8, 1)).astype("float32")
+    plain, quant = remedies.to_tflite(model, quantize=False), remedies.to_tflite(model, quantize=True)
+    assert quant.size_bytes < plain.size_bytes / 2
+    np.testing.assert_allclose(plain.predict(x), model.predict(x, verbose=0), atol=1e-4)
+    assert np.abs(quant.predict(x) - plain.predict(x)).max() < 0.1 * np.abs(plain.predict(x)).max()
