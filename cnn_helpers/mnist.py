@@ -3,9 +3,9 @@
 The pieces of question 9 of the CNN chapter ("build your own CNN and reach the highest accuracy on MNIST"),
 each testable on its own:
 
-* :data:`SPLITS`, :func:`load_split` and :func:`make_dataset`: deterministic train / validation / test
-  splits by TFDS slicing, and a pipeline decode → float32 in ``[0, 1]`` → cache → seeded shuffle → batch →
-  (optional augmentation) → prefetch.
+* :data:`SPLITS`, :func:`load_split`, :func:`load_arrays` and :func:`make_dataset`: deterministic train /
+  validation / test splits by TFDS slicing, and a pipeline decode → float32 in ``[0, 1]`` → cache → seeded
+  shuffle → batch → (optional augmentation) → prefetch.
 * :func:`augmentation`: small random shifts, rotations and zooms as Keras preprocessing layers, usable in
   the pipeline (``make_dataset(..., augment=True)``) or inside a model (``our_model(augment_in_model=True)``).
 * :func:`baseline_model`: Géron's solution to this exercise (two 3 × 3 convolutions, max pooling, dropout,
@@ -79,6 +79,20 @@ def load_split(which: str, *, limit: int | None = None):
         _check_positive_int(limit=limit)
     ds = data.load("mnist", split=SPLITS[which], as_supervised=True, shuffle_files=False)
     return ds.take(limit) if limit is not None else ds
+
+
+def load_arrays(which: str, *, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One of :data:`SPLITS` (its first ``limit`` digits) as NumPy arrays: ``(uint8 images [n, 28, 28, 1],
+    int64 labels [n])``, loaded through :func:`load_split`."""
+    import tensorflow as tf
+
+    ds = load_split(which, limit=limit)
+    images, labels = [], []
+    for x, y in ds.batch(10_000).prefetch(tf.data.AUTOTUNE):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    return (np.concatenate(images).reshape((-1, *INPUT_SHAPE)).astype(np.uint8),
+            np.concatenate(labels).astype(np.int64))
 
 
 def augmentation(

@@ -15,6 +15,7 @@ The pieces of question 10 of the CNN chapter, each testable on its own:
   missing and cannot be downloaded.
 * :func:`build_classifier`, :func:`freeze_base`, :func:`unfreeze_top`: a pretrained base with a new head, and the
   two phases of fine-tuning with BatchNormalization kept in inference mode.
+* :func:`split_at`: a base cut in two (a frozen bottom whose outputs can be cached, a top to fine-tune).
 * :func:`count_macs`, :func:`latency_ms`, :func:`per_class_metrics`, :func:`mistakes`, :func:`duplicate_photos`
   and the figures :func:`show_batch` (also the gallery of mistakes) and :func:`confusion_figure`.
 
@@ -574,15 +575,46 @@ def resolve_weights(
 # ----------------------------------------------------------------------------------------------- model
 
 
-def build_base(base: str, *, image_size: int, weights: str | None, alpha: float = 1.0):
-    """``keras.applications.<Base>(include_top=False, weights=weights)`` for ``image_size`` × ``image_size`` RGB."""
+def build_base(base: str, *, image_size: int | None, weights: str | None, alpha: float = 1.0):
+    """``keras.applications.<Base>(include_top=False, weights=weights)`` for ``image_size`` × ``image_size`` RGB.
+
+    ``image_size=None`` builds the base for any height and width (``input_shape=(None, None, 3)``): a base
+    without its top is fully convolutional. MobileNetV2 then loads its 224-pixel ImageNet weights (Keras'
+    notice saying so is silenced).
+    """
+    import warnings
+
     import keras
 
     s = spec(base)
+    if image_size is not None and image_size < 8:
+        raise ValueError(f"image_size={image_size!r}: must be at least 8 pixels or None")
     kwargs: dict[str, Any] = {"alpha": alpha} if s.name == "mobilenetv2" else {}
-    return getattr(keras.applications, s.constructor)(
-        include_top=False, weights=weights, input_shape=(image_size, image_size, 3), **kwargs
-    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*input_shape.*", category=UserWarning)
+        return getattr(keras.applications, s.constructor)(
+            include_top=False, weights=weights, input_shape=(image_size, image_size, 3), **kwargs
+        )
+
+
+def split_at(model, layer_name: str):
+    """Cut a functional ``model`` after the layer ``layer_name``: ``(bottom, top)`` with
+    ``top(bottom(x)) == model(x)``. Both share ``model``'s layers (and weights).
+
+    Running the frozen bottom once and caching its output lets the top be trained (fine-tuned) over many
+    epochs for the cost of the top alone.
+    """
+    import keras
+
+    try:
+        cut = model.get_layer(layer_name).output
+    except ValueError as err:
+        raise ValueError(f"layer_name={layer_name!r}: no such layer in {model.name!r}") from err
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    outputs = model.outputs[0] if len(model.outputs) == 1 else model.outputs
+    bottom = keras.Model(inputs, cut, name=f"{model.name}_to_{layer_name}")
+    top = keras.Model(cut, outputs, name=f"{model.name}_after_{layer_name}")
+    return bottom, top
 
 
 def build_classifier(

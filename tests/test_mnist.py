@@ -308,3 +308,14 @@ def test_save_reload_gives_identical_predictions(tmp_path):
     with pytest.raises(ValueError, match="image"):
         mnist.predict_one(again, np.zeros((28, 28, 3)))
     assert math.isclose(sum(again.predict(x[:1], verbose=0)[0]), 1.0, rel_tol=1e-5)
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST is not prepared under TFDS_DATA_DIR")
+def test_load_arrays_matches_the_dataset():
+    images, labels = mnist.load_arrays("validation", limit=300)
+    assert images.shape == (300, 28, 28, 1) and images.dtype == np.uint8 and labels.dtype == np.int64
+    x, y = next(iter(mnist.load_split("validation", limit=300).batch(300)))
+    np.testing.assert_array_equal(images, x.numpy().reshape(images.shape))
+    np.testing.assert_array_equal(labels, y.numpy())
+    with pytest.raises(ValueError, match="which="):
+        mnist.load_arrays("valid")

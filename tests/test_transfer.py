@@ -501,3 +501,28 @@ def test_random_crops_change_from_epoch_to_epoch_and_repeat_across_runs():
     again = epochs(2)
     np.testing.assert_array_equal(first, again[0])  # and the same sequence on a new run: seeded
     np.testing.assert_array_equal(second, again[1])
+
+
+# ---------------------------------------------------------------- split_at, any-size base
+
+
+def test_split_at_recomposes_the_model_and_shares_weights(tiny_base):
+    bottom, top = transfer.split_at(tiny_base, "block_15_add")
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 96, 96, 3)).astype("float32")
+    whole = np.asarray(tiny_base(x, training=False))
+    parts = np.asarray(top(bottom(x, training=False), training=False))
+    np.testing.assert_allclose(parts, whole, atol=1e-5)
+    assert bottom.output.shape[-1] == tiny_base.get_layer("block_15_add").output.shape[-1]
+    assert not isinstance(top.output, list)
+    assert top.get_layer("Conv_1") is tiny_base.get_layer("Conv_1")
+    with pytest.raises(ValueError, match="layer_name="):
+        transfer.split_at(tiny_base, "no_such_layer")
+
+
+def test_build_base_without_a_size_accepts_any_size():
+    keras.utils.set_random_seed(0)
+    base = transfer.build_base("mobilenetv2", image_size=None, weights=None, alpha=0.35)
+    shapes = [tuple(base(np.zeros((1, h, w, 3), "float32")).shape) for h, w in ((64, 64), (96, 160))]
+    assert shapes == [(1, 2, 2, 1280), (1, 3, 5, 1280)]
+    with pytest.raises(ValueError, match="image_size="):
+        transfer.build_base("mobilenetv2", image_size=4, weights=None)
