@@ -88,6 +88,10 @@ ALLOW: dict[str, dict[str, str]] = {
         '"about 99.2%"': "Géron's solution notebook, quoted",
         '"99.5 to 99.7%"': "Géron's solution notebook, quoted",
     },
+    "16_beyond_classification.md": {
+        "32 filters 8 × 8 at stride 4, 64 filters 4 × 4 at stride 2, 64 filters 3 × 3 at stride 1, each with "
+        "ReLU; a fully connected layer of 512 ReLU units": "DQN's layers as Mnih et al. (2015) state them, quoted",
+    },
     "18_hands_on_implementations.md": {
         "ResNet-20 (0.27M parameters) reaches 8.75 % test error": "He et al. 2016, Table 6, quoted",
         "padded by 4 pixels, with flips, for 64k iterations": "He et al. 2016, section 4.2, quoted",
