@@ -62,17 +62,18 @@ ALLOW: dict[str, dict[str, str]] = {
         "reaches 87.3 % on clean test images and 45.8 %": "Madry et al. (2018), as tabulated by Raghunathan et al.",
         "reaches 95.2 % clean and 3.5 %": "Madry et al. (2018), as tabulated by Raghunathan et al.",
     },
+    "11_convolution_layer.md": {
+        "improved the top-1 accuracy by about 0.6%": "GoogLeNet paper (Szegedy et al., 2015), quoted",
+        "a 1000-way fully-connected layer": "ResNet paper (He et al., 2016), quoted",
+        "we only need to learn 3 × 3 = 9 weights (+1 bias)": "the circulated answer to Q08, quoted to correct it",
+        "striate cortex, 1959": "year of Hubel & Wiesel's paper, cited (before the 1980 year rule)",
+        "striate cortex, 1968": "year of Hubel & Wiesel's paper, cited (before the 1980 year rule)",
+    },
     "01_cnn_vs_dense.md": {
         "200 × 300 RGB": "the image size of question 2, used as an example and set in code",
     },
     "05_local_response_normalization.md": {
         "reduces our top-1 and top-5 error rates by 1.4% and 1.2%, respectively": "AlexNet paper, quoted",
-    },
-    "13_training_deep_cnns.md": {
-        "the paper's 1202-layer network tested worse than its 110-layer one": "ResNet paper (2016), Table 6",
-        "1202-layer network has a CIFAR-10 test error of 7.93%, against 6.43% for its 110-layer network":
-            "ResNet paper (2016), Table 6, quoted",
-        "Training ImageNet in 1 Hour": "title of Goyal et al. (2017)",
     },
     "14_architectures_and_efficiency.md": {
         "16-layer-deep wide residual network": "Wide Residual Networks (2016), abstract, quoted",
@@ -87,18 +88,12 @@ ALLOW: dict[str, dict[str, str]] = {
         "in one hour on 256 GPUs with mini-batches of 8192": "Goyal et al. (2017), abstract",
         "run 83% faster than": "RepVGG paper (2021), abstract, quoted",
         "on a 1080Ti GPU": "RepVGG paper (2021), abstract: the GPU's name",
-        "lists 71.3 % top-1 for VGG16 and 77.1 % for EfficientNetB0": "keras.io applications table, quoted",
-        "for a 90-epoch schedule": "Goyal et al. (2017), their schedule",
-        "for 90 epochs in one hour": "Goyal et al. (2017), their schedule",
-        '"4x smaller, 2x-3x speedup"': "TensorFlow post-training quantization guide, quoted",
     },
-    "11_convolution_layer.md": {
-        "improved the top-1 accuracy by about 0.6%": "GoogLeNet paper (Szegedy et al., 2015), quoted",
-        "a 1000-way fully-connected layer": "ResNet paper (He et al., 2016), quoted",
-        "we only need to learn 3 × 3 = 9 weights (+1 bias)": "the circulated answer to Q08, quoted to correct it",
-        "striate cortex, 1959": "year of Hubel & Wiesel's paper, cited (before the 1980 year rule)",
-        "striate cortex, 1968": "year of Hubel & Wiesel's paper, cited (before the 1980 year rule)",
-        "cat's visual cortex (1962)": "year of Hubel & Wiesel's paper, cited (before the 1980 year rule)",
+    "13_training_deep_cnns.md": {
+        "the paper's 1202-layer network tested worse than its 110-layer one": "ResNet paper (2016), Table 6",
+        "1202-layer network has a CIFAR-10 test error of 7.93%, against 6.43% for its 110-layer network":
+            "ResNet paper (2016), Table 6, quoted",
+        "Training ImageNet in 1 Hour": "title of Goyal et al. (2017)",
     },
     "09_mnist_from_scratch.md": {
         '"about 99.2%"': "Géron's solution notebook, quoted",
@@ -107,9 +102,6 @@ ALLOW: dict[str, dict[str, str]] = {
     "16_beyond_classification.md": {
         "32 filters 8 × 8 at stride 4, 64 filters 4 × 4 at stride 2, 64 filters 3 × 3 at stride 1, each with "
         "ReLU; a fully connected layer of 512 ReLU units": "DQN's layers as Mnih et al. (2015) state them, quoted",
-        '"roughly 20000 (≈ 60 × 40 × 9)" anchors for a typical 1000 × 600 image':
-            "Faster R-CNN paper (Ren et al., 2015), section 3.3, quoted",
-        '"with only 300 proposals per image"': "Faster R-CNN paper (Ren et al., 2015), abstract, quoted",
     },
     "18_hands_on_implementations.md": {
         "ResNet-20 (0.27M parameters) reaches 8.75 % test error": "He et al. 2016, Table 6, quoted",
