@@ -808,37 +808,31 @@ def count_linear_pieces(x: np.ndarray, y: np.ndarray, tolerance: float = 1e-2) -
     return int(starts.sum()) + 1
 
 
-def input_gradient_map(model: keras.Model) -> np.ndarray:
-    """|∂ output / ∂ input| for the centre output position, summed over output and input channels.
+class NativeConv2D(layers.Conv2D):
+    """A ``Conv2D`` (channels last) that calls ``tf.nn.conv2d`` directly, without Keras's TensorFlow-backend route.
 
-    The model must map (1, H, W, C) images to (1, H', W', C') maps; the gradient is taken at an input of all
-    ones. Returns an (H, W) array: its non-zero support lies within the theoretical receptive field, and how
-    the gradient is spread over it is the *effective* receptive field (Luo et al., 2016).
-
-    Raises:
-        ValueError: if the model's input or output is not 4-D with known sizes.
+    Keras 3's TensorFlow backend compiles every convolution whose input channels differ from the kernel's
+    (i.e. every grouped convolution) with XLA (``tf.function(jit_compile=True)``), because TensorFlow's own
+    grouped kernel was broken on CPU; this layer runs TensorFlow's grouped kernel instead. Same weights,
+    same outputs, same parameter and MAC counts as ``Conv2D``: only the code path differs.
     """
-    import tensorflow as tf
 
-    in_shape, out_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
-    if len(in_shape) != 4 or len(out_shape) != 4 or None in in_shape[1:] or None in out_shape[1:]:
-        raise ValueError(f"model: needs 4-D input and output of known sizes, got {in_shape} -> {out_shape}")
-    x = tf.ones((1, *in_shape[1:]))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = model(x, training=False)
-        centre = y[0, out_shape[1] // 2, out_shape[2] // 2, :]
-        total = tf.reduce_sum(centre)
-    grad = tape.gradient(total, x)
-    return np.abs(grad.numpy()[0]).sum(axis=-1)
+    def convolution_op(self, inputs: Any, kernel: Any) -> Any:
+        import tensorflow as tf
+
+        return tf.nn.conv2d(
+            inputs, kernel, strides=list(self.strides), padding=self.padding.upper(),
+            dilations=list(self.dilation_rate),
+        )
 
 
 def conv_variants(channels: int, size: int, groups: int = 8, dilation: int = 2) -> dict[str, keras.Model]:
     """One-layer models of the common convolution designs, ``channels`` maps in and out, on size × size maps.
 
-    Keys: "standard 3×3", "grouped 3×3 (g=…)", "dilated 3×3 (d=…)", "depthwise separable 3×3",
-    "depthwise 7×7 + 1×1", "1×1 (pointwise)". All use "same" padding and no bias (so parameters are
-    the weights only).
+    Keys: "standard 3×3", "grouped 3×3 (g=…)" (Keras's layer, which its TensorFlow backend compiles with XLA),
+    "grouped 3×3 (g=…), tf.nn.conv2d" (the same layer run by TensorFlow's own grouped kernel,
+    :class:`NativeConv2D`), "dilated 3×3 (d=…)", "depthwise separable 3×3", "depthwise 7×7 + 1×1",
+    "1×1 (pointwise)". All use "same" padding and no bias (so parameters are the weights only).
 
     Raises:
         ValueError: if a size is not positive or ``channels`` is not divisible by ``groups``.
@@ -859,6 +853,9 @@ def conv_variants(channels: int, size: int, groups: int = 8, dilation: int = 2) 
     return {
         "standard 3×3": one("standard", layers.Conv2D(channels, 3, **kw)),
         f"grouped 3×3 (g={groups})": one("grouped", layers.Conv2D(channels, 3, groups=groups, **kw)),
+        f"grouped 3×3 (g={groups}), tf.nn.conv2d": one(
+            "grouped_tf", NativeConv2D(channels, 3, groups=groups, **kw)
+        ),
         f"dilated 3×3 (d={dilation})": one("dilated", layers.Conv2D(channels, 3, dilation_rate=dilation, **kw)),
         "depthwise separable 3×3": one("separable", layers.SeparableConv2D(channels, 3, **kw)),
         "depthwise 7×7 + 1×1": one("dw7", layers.DepthwiseConv2D(7, **kw), layers.Conv2D(channels, 1, **kw)),

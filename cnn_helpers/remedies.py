@@ -808,8 +808,9 @@ def _quiet_native_stderr() -> Any:
 
 def to_tflite(model: keras.Model, quantize: bool) -> TFLiteModel:
     """Convert a Keras model with ``tf.lite.TFLiteConverter``; ``quantize=True`` applies dynamic-range
-    quantization (``Optimize.DEFAULT`` without a representative dataset: weights stored as int8, activations
-    kept in float). The converter's console output is suppressed."""
+    quantization (``Optimize.DEFAULT`` without a representative dataset: weights stored as int8; activations
+    stored in float, and quantized to 8 bits on the fly before operations that have int8 kernels). The
+    converter's console output is suppressed."""
     import contextlib
     import io
 

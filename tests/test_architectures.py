@@ -327,26 +327,6 @@ def test_count_linear_pieces_on_known_functions_and_errors():
         arch.count_linear_pieces(x[:2], x[:2])
 
 
-def test_input_gradient_map_of_one_linear_conv_is_its_kernel():
-    layer = keras.layers.Conv2D(1, 3, use_bias=False)
-    model = _single(layer, (5, 5, 1))
-    kernel = np.arange(9, dtype="float32").reshape(3, 3, 1, 1) - 4.0
-    layer.set_weights([kernel])
-    g = arch.input_gradient_map(model)  # output 3 x 3, centre (1, 1) reads input rows/cols 1..3
-    expected = np.zeros((5, 5))
-    expected[1:4, 1:4] = np.abs(kernel[:, :, 0, 0])
-    np.testing.assert_allclose(g, expected)
-
-
-def test_input_gradient_map_support_is_the_receptive_field():
-    keras.utils.set_random_seed(1)
-    two = keras.Sequential([keras.Input((11, 11, 2)), keras.layers.Conv2D(4, 3), keras.layers.Conv2D(3, 3)])
-    g = arch.input_gradient_map(two)
-    assert g[3:8, 3:8].min() > 0 and g.sum() == pytest.approx(g[3:8, 3:8].sum())
-    with pytest.raises(ValueError, match="model"):
-        arch.input_gradient_map(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
-
-
 def test_conv_variants_parameters_and_macs_by_hand():
     c, n, g, d = 16, 8, 4, 2
     v = arch.conv_variants(c, n, groups=g, dilation=d)
@@ -354,6 +334,7 @@ def test_conv_variants_parameters_and_macs_by_hand():
     expected = {
         "standard 3×3": (9 * c * c, hw * 9 * c * c),
         f"grouped 3×3 (g={g})": (9 * c * c // g, hw * 9 * c * c // g),
+        f"grouped 3×3 (g={g}), tf.nn.conv2d": (9 * c * c // g, hw * 9 * c * c // g),
         f"dilated 3×3 (d={d})": (9 * c * c, hw * 9 * c * c),
         "depthwise separable 3×3": (9 * c + c * c, hw * (9 * c + c * c)),
         "depthwise 7×7 + 1×1": (49 * c + c * c, hw * (49 * c + c * c)),
@@ -365,6 +346,24 @@ def test_conv_variants_parameters_and_macs_by_hand():
         assert v[name].output.shape[1:] == (n, n, c)
     with pytest.raises(ValueError, match="groups"):
         arch.conv_variants(10, 8, groups=4)
+
+
+def test_native_conv2d_computes_what_keras_grouped_conv2d_computes():
+    v = arch.conv_variants(16, 8, groups=4)
+    keras_grouped, native = v["grouped 3×3 (g=4)"], v["grouped 3×3 (g=4), tf.nn.conv2d"]
+    assert isinstance(native.layers[-1], arch.NativeConv2D)
+    rng = np.random.default_rng(3)
+    native.set_weights([rng.normal(size=w.shape).astype("float32") for w in native.get_weights()])
+    keras_grouped.set_weights(native.get_weights())
+    x = rng.normal(size=(2, 8, 8, 16)).astype("float32")
+    np.testing.assert_allclose(np.asarray(native(x)), np.asarray(keras_grouped(x)), atol=1e-4)
+    # a dilated, strided, "valid" one too
+    layer = keras.layers.Conv2D(8, 3, strides=2, dilation_rate=1, groups=2, padding="valid")
+    twin = arch.NativeConv2D(8, 3, strides=2, dilation_rate=1, groups=2, padding="valid")
+    a, b = _single(layer, (9, 9, 4)), _single(twin, (9, 9, 4))
+    b.set_weights(a.get_weights())
+    y = rng.normal(size=(1, 9, 9, 4)).astype("float32")
+    np.testing.assert_allclose(np.asarray(b(y)), np.asarray(a(y)), atol=1e-4)
 
 
 @pytest.mark.parametrize("identity", [True, False])

@@ -88,6 +88,10 @@ ALLOW: dict[str, dict[str, str]] = {
         "in one hour on 256 GPUs with mini-batches of 8192": "Goyal et al. (2017), abstract",
         "run 83% faster than": "RepVGG paper (2021), abstract, quoted",
         "on a 1080Ti GPU": "RepVGG paper (2021), abstract: the GPU's name",
+        "lists 71.3 % top-1 for VGG16 and 77.1 % for EfficientNetB0": "keras.io applications table, quoted",
+        "for a 90-epoch schedule": "Goyal et al. (2017), their schedule",
+        "for 90 epochs in one hour": "Goyal et al. (2017), their schedule",
+        '"4x smaller, 2x-3x speedup"': "TensorFlow post-training quantization guide, quoted",
     },
     "13_training_deep_cnns.md": {
         "the paper's 1202-layer network tested worse than its 110-layer one": "ResNet paper (2016), Table 6",
