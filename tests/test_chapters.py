@@ -80,3 +80,17 @@ def test_stored_outputs_come_from_one_clean_run(md):
     assert counts == list(range(1, len(counts) + 1)), "cells were not run once, top to bottom"
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, json.dumps(errors[0])[:500] if errors else ""
+
+
+QUESTION_LABEL = re.compile(r"^\(q(\d{2})\)=\s*\n+## Q(\d{2}) · ", re.MULTILINE)
+
+
+def test_part2_answers_each_interview_question_once_and_intro_links_them_all():
+    """Part II: the labels (q01)= ... (q50)= each head one '## Qnn · ' section, and intro.md links each one."""
+    found = [(md.stem, label, heading) for md in MD_FILES
+             for label, heading in QUESTION_LABEL.findall(md.read_text(encoding="utf-8"))]
+    assert all(label == heading for _, label, heading in found), "a (qNN)= label heads another question"
+    numbers = sorted(int(label) for _, label, _ in found)
+    assert numbers == list(range(1, 51)), f"questions missing or repeated: {numbers}"
+    linked = re.findall(r"\{ref\}`Q(\d{2}) <q(\d{2})>`", (ROOT / "intro.md").read_text(encoding="utf-8"))
+    assert sorted(int(a) for a, b in linked if a == b) == list(range(1, 51))
