@@ -94,6 +94,30 @@ def perturb(images: np.ndarray, direction: np.ndarray, epsilon: float, *,
     return out.astype(np.float32)
 
 
+def pgd(model: Any, images: np.ndarray, labels: np.ndarray, epsilon: float, *, step: float, steps: int,
+        clip: tuple[float, float] | None = None, from_logits: bool = True, batch_size: int = 32) -> np.ndarray:
+    """Projected gradient descent in the L∞ ball (Madry et al., 2018), from the clean image (no random start).
+
+    ``steps`` times: ``x ← clip(project(x + step · sign(∇_x J(x, y))))``, where ``project`` keeps every value
+    within ``epsilon`` of the clean image and ``clip`` keeps it in the valid range. ``epsilon`` and ``step`` are in
+    the model's input units. With ``steps = 1`` and ``step ≥ epsilon`` this is FGSM.
+    """
+    images, labels = _check(images, labels)
+    if epsilon < 0:
+        raise ValueError(f"epsilon={epsilon!r}: must be non-negative")
+    if step <= 0:
+        raise ValueError(f"step={step!r}: must be positive")
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps={steps!r}: must be a positive integer")
+    x = images.copy()
+    for _ in range(int(steps)):
+        direction = gradient_sign(model, x, labels, from_logits=from_logits, batch_size=batch_size)
+        x = np.clip(x + np.float32(step) * direction, images - epsilon, images + epsilon)
+        if clip is not None:
+            x = perturb(x, np.zeros_like(x), 0.0, clip=clip)
+    return x.astype(np.float32)
+
+
 def random_signs(shape: Sequence[int], seed: int = 0) -> np.ndarray:
     """A random direction of ``±1`` values (float32), the control for :func:`gradient_sign`."""
     rng = np.random.default_rng(seed)
@@ -118,3 +142,67 @@ def accuracy_under(model: Any, images: np.ndarray, labels: np.ndarray, direction
                                  for s in range(0, len(x), batch_size)])
         result[float(eps)] = float(np.mean(scores.argmax(axis=1) == labels))
     return result
+
+
+def train_adversarially(model: Any, images: np.ndarray, labels: np.ndarray, epsilon: float, *,
+                        clip: tuple[float, float] | None = None, epochs: int = 1, batch_size: int = 64,
+                        adversarial_weight: float = 0.5, learning_rate: float = 1e-3,
+                        seed: int = 0) -> list[float]:
+    """Train ``model`` (logits out) on a mix of clean and FGSM examples, as Goodfellow et al. (2015) propose.
+
+    For each batch the FGSM examples are crafted against the current weights, and the loss is
+    ``(1 − w) · J(x, y) + w · J(x + ε · sign(∇_x J), y)`` with ``w = adversarial_weight`` (the paper uses 0.5);
+    ``w = 0`` or ``ε = 0`` is ordinary training. Adam with ``learning_rate``; batches in a seeded random order.
+
+    Args:
+        model: a Keras model from images to class logits (trained in place).
+        images, labels: training data in the model's input range, integer labels.
+        epsilon: the FGSM step, in the model's input units (:func:`pixels_to_input_units`).
+        clip: the valid input range ``(low, high)``; FGSM examples are clipped to it.
+        epochs, batch_size: passes over the data and examples per step.
+        adversarial_weight: ``w`` in ``[0, 1]``.
+        learning_rate: Adam's step size.
+        seed: seed of the batch order.
+
+    Returns:
+        The mean training loss of each epoch.
+    """
+    import keras
+    import tensorflow as tf
+
+    images, labels = _check(images, labels)
+    if epsilon < 0:
+        raise ValueError(f"epsilon={epsilon!r}: must be non-negative")
+    if not 0 <= adversarial_weight <= 1:
+        raise ValueError(f"adversarial_weight={adversarial_weight!r}: must lie in [0, 1]")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name}={value!r}: must be a positive integer")
+    if clip is not None and clip[1] <= clip[0]:
+        raise ValueError(f"clip={clip!r}: need low < high")
+    low, high = clip if clip is not None else (-np.inf, np.inf)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    eps, w = tf.constant(float(epsilon)), tf.constant(float(adversarial_weight))
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            loss_x = loss_fn(y, model(x, training=False))
+        x_adv = tf.clip_by_value(x + eps * tf.sign(inner.gradient(loss_x, x)), low, high)
+        with tf.GradientTape() as tape:
+            loss = ((1 - w) * loss_fn(y, model(x, training=True))
+                    + w * loss_fn(y, model(tf.stop_gradient(x_adv), training=True)))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    rng = np.random.default_rng(seed)
+    history = []
+    for _ in range(int(epochs)):
+        order = rng.permutation(len(images))
+        losses = [float(step(tf.constant(images[idx]), tf.constant(labels[idx])))
+                  for idx in (order[s:s + batch_size] for s in range(0, len(images), batch_size))]
+        history.append(float(np.mean(losses)))
+    return history

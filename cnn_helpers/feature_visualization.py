@@ -3,7 +3,9 @@
 Started from faint noise, plain gradient ascent finds high-frequency patterns that excite the channel without
 looking like anything (Olah, Mordvintsev & Schubert, *Feature Visualization*, Distill, 2017). Their remedy is to
 ask for an image that keeps exciting the channel under small changes: here a random shift (jitter, in pixels) at
-every step and a light blur of the image every few steps, which keep the result smooth.
+every step and a light blur of the image every few steps, which keep the result smooth. The blur is applied
+*before* a gradient step, so the image returned is always the result of a step, never of a blur: measuring its
+smoothness measures the ascent, not the last blur (:func:`blur` gives the control: a plain result blurred once).
 
 Images are ``(H, W, C)`` arrays in the model's input range; steps and shifts count pixels of the input.
 """
@@ -27,6 +29,15 @@ def channel_objective(feature_model: Any, channel: int) -> Any:
         return tf.reduce_mean(feature_model(x, training=False)[..., channel])
 
     return objective
+
+
+def blur(image: np.ndarray) -> np.ndarray:
+    """A 3 × 3 binomial blur (weights 1-2-1 ⊗ 1-2-1 / 16) of each channel of an ``(H, W, C)`` image, edges
+    reflected; the same blur :func:`maximize` applies. Returns float32 of the same shape."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3 or min(image.shape[:2]) < 2:
+        raise ValueError(f"image: expected (H, W, C) with H, W >= 2, got shape {image.shape}")
+    return np.asarray(_blur(image)).astype(np.float32)
 
 
 def _blur(image: Any) -> Any:
@@ -53,7 +64,9 @@ def maximize(feature_model: Any, channel: int, *, steps: int = 64, step_size: fl
         step_size: each step moves the image by ``step_size · g / mean|g|`` (``g`` the gradient), in input units.
         jitter: before each step, shift the image by a random whole number of pixels in ``[-jitter, jitter]``
             along each axis (rolled, then rolled back); 0: no jitter.
-        blur_every: blur the image (3 × 3 binomial) every ``blur_every`` steps; 0: never.
+        blur_every: blur the image (3 × 3 binomial) before every ``blur_every``-th step (before steps
+            ``blur_every``, ``2 · blur_every``, ..., counting from 0; never before the first); 0: never. The
+            returned image therefore always comes from a gradient step.
         value_range: the image is clipped to this range after every step.
         init_scale: the starting image is uniform noise of this half-width around the range's middle.
         seed: seed of the starting noise and the jitter.
@@ -92,8 +105,8 @@ def maximize(feature_model: Any, channel: int, *, steps: int = 64, step_size: fl
 
     trace = []
     for step in range(steps):
+        if blur_every and step > 0 and step % blur_every == 0:
+            image.assign(_blur(image))
         dy, dx = (rng.integers(-jitter, jitter + 1, size=2) if jitter else (0, 0))
         trace.append(float(ascend(tf.constant(int(dy)), tf.constant(int(dx)))))
-        if blur_every and (step + 1) % blur_every == 0:
-            image.assign(_blur(image))
     return image.numpy().astype(np.float32), trace

@@ -25,7 +25,7 @@ def _layer(model: Any, layer_name: str) -> Any:
 
 
 def grad_cam(model: Any, images: np.ndarray, layer_name: str, class_index: int | Sequence[int] | None = None,
-             batch_size: int = 32) -> np.ndarray:
+             batch_size: int = 32, *, relu: bool = True) -> np.ndarray:
     """Grad-CAM maps of ``model`` for ``images`` at the layer ``layer_name``.
 
     Args:
@@ -36,9 +36,11 @@ def grad_cam(model: Any, images: np.ndarray, layer_name: str, class_index: int |
         class_index: the class explained, one for all images or one per image; ``None``: each image's
             predicted class.
         batch_size: images per gradient computation.
+        relu: apply the paper's final ReLU (default). ``False`` returns the signed sum ``Σ_k α_k A^k``, which
+            still orders the cells that the ReLU sets to zero (useful to rank all cells, e.g. for occlusion).
 
     Returns:
-        ``(N, h, w)`` float32 maps, non-negative, in the units of ``α · A`` (not normalized).
+        ``(N, h, w)`` float32 maps in the units of ``α · A`` (not normalized); non-negative when ``relu``.
     """
     import keras
     import tensorflow as tf
@@ -72,7 +74,8 @@ def grad_cam(model: Any, images: np.ndarray, layer_name: str, class_index: int |
             chosen = tf.gather(scores, t, axis=1, batch_dims=1)
         grads = tape.gradient(chosen, a)  # one image's score depends only on its own maps
         alpha = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-        cams.append(tf.nn.relu(tf.reduce_sum(alpha * a, axis=-1)).numpy())
+        weighted = tf.reduce_sum(alpha * a, axis=-1)
+        cams.append((tf.nn.relu(weighted) if relu else weighted).numpy())
     return np.concatenate(cams).astype(np.float32)
 
 

@@ -41,6 +41,26 @@ def test_checkerboard_channel_gives_high_frequencies_and_blur_lowers_them():
     assert hf(smooth) < hf(plain)
 
 
+def test_the_returned_image_comes_from_a_step_not_from_a_blur():
+    # With one step there is no blur before it: the result equals the plain ascent's.
+    model = stripe_detector()
+    plain, _ = feature_visualization.maximize(model, 1, steps=1, step_size=0.05)
+    blurred_every_step, _ = feature_visualization.maximize(model, 1, steps=1, step_size=0.05, blur_every=1)
+    assert np.array_equal(plain, blurred_every_step)
+    two, _ = feature_visualization.maximize(model, 1, steps=2, step_size=0.05, blur_every=1)
+    assert not np.array_equal(two, feature_visualization.maximize(model, 1, steps=2, step_size=0.05)[0])
+
+
+def test_blur_keeps_a_constant_image_and_removes_a_checkerboard():
+    flat = np.full((8, 8, 2), 0.3, "float32")
+    assert feature_visualization.blur(flat) == pytest.approx(flat)
+    checker = np.indices((8, 8)).sum(axis=0) % 2 * 2.0 - 1.0
+    out = feature_visualization.blur(checker[:, :, None])
+    assert np.abs(out[2:-2, 2:-2]).max() < 1e-6  # 1-2-1 cancels the highest frequency exactly
+    with pytest.raises(ValueError, match="image"):
+        feature_visualization.blur(np.zeros((8, 8)))
+
+
 def test_same_seed_same_result_with_jitter():
     model = stripe_detector()
     a, _ = feature_visualization.maximize(model, 0, steps=5, jitter=2, seed=3)

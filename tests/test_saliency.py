@@ -33,6 +33,19 @@ def test_grad_cam_equals_relu_of_class_weighted_maps():
         assert got == pytest.approx(expected, abs=1e-6)
 
 
+def test_grad_cam_without_relu_keeps_the_signed_sum():
+    model = conv_gap_dense(seed=2)
+    images = np.random.default_rng(2).normal(size=(3, 12, 12, 2)).astype("float32")
+    maps = keras.Model(model.input, model.get_layer("maps").output)(images).numpy()
+    w = model.get_layer("scores").get_weights()[0]
+    expected = np.einsum("nhwk,k->nhw", maps, w[:, 1]) / (12 * 12)
+    signed = saliency.grad_cam(model, images, "maps", class_index=1, relu=False)
+    assert signed == pytest.approx(expected, abs=1e-6)
+    assert (signed < 0).any()  # the ReLU would have cut these cells to zero
+    assert saliency.grad_cam(model, images, "maps", class_index=1) == pytest.approx(
+        np.maximum(signed, 0), abs=1e-7)
+
+
 def test_grad_cam_default_explains_the_predicted_class():
     model = conv_gap_dense(seed=1)
     images = np.random.default_rng(1).normal(size=(5, 12, 12, 2)).astype("float32")
