@@ -117,7 +117,9 @@ def augmentation(seed: int = 42, shift: float = 0.125) -> keras.Sequential:
     """CIFAR's standard augmentation as Keras layers: random horizontal flip, shifts up to ``shift`` × 32 px.
 
     The layers are active only during ``fit`` (``training=True``); at inference they pass images through.
-    ``shift=0.125`` is the 4-pixel translation of He et al. (2016); the vacated pixels mirror the image.
+    ``shift=0.125`` (up to 4 pixels) is comparable to He et al.'s (2016) translation (4-pixel zero padding,
+    then a random 32 × 32 crop), not the same: the shifts here are continuous (bilinear) and the vacated
+    pixels mirror the image.
     """
     if not 0 <= shift < 1:
         raise ValueError(f"shift={shift!r}: must be in [0, 1)")

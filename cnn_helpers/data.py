@@ -10,8 +10,10 @@ When a dataset is neither prepared on disk nor downloadable, :func:`load` raises
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -38,6 +40,19 @@ def can_reach(host: str = DOWNLOAD_HOST, port: int = 443, timeout_s: float = 3.0
         return False
 
 
+@contextlib.contextmanager
+def _quiet_absl() -> Iterator[None]:
+    """Raise absl's logging threshold to ERROR for the block (TFDS warns through absl while probing)."""
+    from absl import logging as absl_logging
+
+    before = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(before)
+
+
 def ensure_available(name: str, directory: str | None = None) -> str:
     """Check that ``name`` can be loaded: prepared under ``directory`` or downloadable.
 
@@ -55,11 +70,13 @@ def ensure_available(name: str, directory: str | None = None) -> str:
     import tensorflow_datasets as tfds
 
     directory = directory or data_dir()
-    try:
-        builder = tfds.builder(name, data_dir=directory)
-    except tfds.core.registered.DatasetNotFoundError as err:
-        raise ValueError(f"name={name!r} is not a TensorFlow Datasets dataset") from err
-    if builder.is_prepared():
+    with _quiet_absl():  # an unprepared folder only earns a "no dataset_info.json" warning: we explain below
+        try:
+            builder = tfds.builder(name, data_dir=directory)
+        except tfds.core.registered.DatasetNotFoundError as err:
+            raise ValueError(f"name={name!r} is not a TensorFlow Datasets dataset") from err
+        prepared = builder.is_prepared()
+    if prepared:
         return builder.data_dir
     if can_reach():
         return builder.data_dir

@@ -21,15 +21,15 @@ Arguments shared by all four:
 Sizes use floor division, never ``int()``. An effective kernel (or pooling window) larger than the padded
 input raises ``ValueError``. TensorFlow is not consistent there (2.21, x86 CPU): its Eigen kernels (float64,
 or ``TF_ENABLE_ONEDNN_OPTS=0``) return an empty map, while its default oneDNN float32 kernels return a 2 × 2
-map of zeros for a 2 × 2 input, a 3 × 3 kernel and stride 2 (convolution) or abort (max pooling). An empty
-result is almost always a bug upstream, so we refuse. Every bad argument raises ``ValueError`` naming it,
-before NumPy can fail with a broadcasting error.
+map of uninitialised values (zeros, or garbage such as 3e-41) for a 2 × 2 input, a 3 × 3 kernel and stride 2
+(convolution) or abort (max pooling). An empty result is almost always a bug upstream, so we refuse. Every
+bad argument raises ``ValueError`` naming it, before NumPy can fail with a broadcasting error.
 
 Implementation, vectorized over the batch and every output position: the convolution sums ``kh·kw`` matrix
 products, one per kernel tap, of the strided slice of the padded input that the tap reads (all windows at
 once) with the tap's ``(C_in, C_out)`` weights; unlike the im2col form (copy every window into a
 ``(positions, kh·kw·C_in)`` matrix, then one product) it never builds a copy ``kh·kw`` times the input's
-size, and was about three times faster on a 32 × 56 × 56 × 64 → 64, 3 × 3 layer. Pooling reduces a zero-copy
+size. Pooling reduces a zero-copy
 ``numpy.lib.stride_tricks.sliding_window_view`` of the windows with ``max``/``sum``; the kernel gradient
 contracts that view with ``grad_out`` (``tensordot``); the input gradient scatters ``grad_out · kernelᵀ``
 back, one kernel tap at a time (``kh·kw`` vectorized additions).

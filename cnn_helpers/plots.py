@@ -139,40 +139,92 @@ def _ramps(kh: int, kw: int) -> np.ndarray:
     return np.stack(basis, axis=1)
 
 
-def edge_fit(kernel: Any) -> np.ndarray:
+#: A filter whose weight norm is below this fraction of the layer's largest is "dead" for :func:`edge_fit`.
+DEAD_FRACTION = 1e-2
+
+
+def edge_fit(kernel: Any, *, dead_below: float = DEAD_FRACTION) -> np.ndarray:
     """How much of each filter is an oriented edge: the fraction of its energy a tilted plane explains.
 
     Each filter (mean removed per input channel) is projected on the linear ramps ``a·row + b·column`` of its
     grid; the score is ``‖projection‖² / ‖filter‖²`` summed over input channels, in [0, 1]. A Sobel-like
     edge detector at any orientation scores about 0.9 (Sobel itself 8/9), a centre-surround blob or a
-    checkerboard 0. A filter with no variation scores 0. For i.i.d. random weights (a random
-    initialization) the expected score is :func:`edge_fit_chance`, e.g. 2/8 for 3 × 3 kernels.
+    checkerboard 0. A live filter with no variation (a constant) scores 0. For i.i.d. random weights (a
+    random initialization) the expected score is :func:`edge_fit_chance`, e.g. 2/8 for 3 × 3 kernels.
+
+    The score ignores scale, so a **dead** filter (weights that training drove to zero, e.g. 1e-21, whose
+    shape is rounding noise) would get a meaningless score: a filter whose weight norm (before removing the
+    mean) is below ``dead_below`` times the layer's largest filter norm scores NaN. Count live filters with
+    ``np.isfinite(scores)`` and average with ``np.nanmean``. An all-zero kernel is all NaN.
 
     Args:
         kernel: ``(kh, kw, C_in, F)`` with ``kh · kw ≥ 3`` and a side of at least 2 pixels.
+        dead_below: relative norm below which a filter is dead, in [0, 1); 0 scores every non-zero filter.
 
     Returns:
-        ``(F,)`` scores.
+        ``(F,)`` scores in [0, 1], NaN for dead filters.
     """
     k = np.asarray(kernel, dtype=np.float64)
     if k.ndim != 4:
         raise ValueError(f"kernel: expected (kh, kw, C_in, F), got shape {k.shape}")
+    if not 0 <= dead_below < 1:
+        raise ValueError(f"dead_below={dead_below!r}: must be in [0, 1)")
     kh, kw, c_in, f = k.shape
     if kh * kw < 3 or max(kh, kw) < 2:
         raise ValueError(f"kernel: a {kh}×{kw} filter has no room for an edge (need kh·kw ≥ 3)")
     flat = k.reshape(kh * kw, c_in, f)
+    norms = np.sqrt((flat**2).sum(axis=(0, 1)))
+    live = norms > dead_below * norms.max(initial=0.0)
     flat = flat - flat.mean(axis=0, keepdims=True)
     energy = (flat**2).sum(axis=(0, 1))
     explained = (np.einsum("pb,pcf->bcf", _ramps(kh, kw), flat) ** 2).sum(axis=(0, 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(energy > 0, explained / np.where(energy > 0, energy, 1), 0.0)
+    scores = np.where(energy > 0, explained / np.where(energy > 0, energy, 1), 0.0)
+    return np.where(live, scores, np.nan)
+
+
+def _check_grid(kh: int, kw: int) -> None:
+    if kh * kw < 3 or max(kh, kw) < 2:
+        raise ValueError(f"kh, kw: a {kh}×{kw} filter has no room for an edge (need kh·kw ≥ 3)")
 
 
 def edge_fit_chance(kh: int, kw: int) -> float:
-    """Expected :func:`edge_fit` of a filter of i.i.d. Gaussian weights: ramps / (kh·kw − 1) (2/8 for 3 × 3)."""
-    if kh * kw < 3 or max(kh, kw) < 2:
-        raise ValueError(f"kh, kw: a {kh}×{kw} filter has no room for an edge (need kh·kw ≥ 3)")
+    """Expected :func:`edge_fit` of a filter of i.i.d. Gaussian weights: ramps / (kh·kw − 1) (2/8 for 3 × 3).
+
+    The same for any number of input channels (see :func:`edge_fit_chance_above` for the spread).
+    """
+    _check_grid(kh, kw)
     return _ramps(kh, kw).shape[1] / (kh * kw - 1)
+
+
+def edge_fit_chance_above(
+    kh: int, kw: int, c_in: int, threshold: float, *, draws: int = 1_000_000, seed: int = 0
+) -> float:
+    """Probability that a filter of i.i.d. Gaussian weights has :func:`edge_fit` ``≥ threshold``.
+
+    Unlike the mean, this depends on the number of input channels: the score of a random filter is
+    Beta(r·C/2, (kh·kw − 1 − r)·C/2) distributed (r = number of ramps, 2 for a square grid; C = ``c_in``), a
+    ratio of chi-square energies, so more channels concentrate it around the mean. For 3 × 3 filters and
+    ``threshold=0.5``: 0.125 with one input channel (exactly (1 − 0.5)³), about 0.033 with three.
+    Estimated from ``draws`` seeded Beta draws (standard error below 0.0005 for the default).
+
+    Args:
+        kh, kw: the filter's grid, in pixels.
+        c_in: input channels per filter, ≥ 1.
+        threshold: score threshold in [0, 1].
+        draws: Monte Carlo draws, ≥ 1.
+        seed: seed of the draws.
+    """
+    _check_grid(kh, kw)
+    if not isinstance(c_in, int) or c_in < 1:
+        raise ValueError(f"c_in={c_in!r}: must be a positive int")
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold={threshold!r}: must be in [0, 1]")
+    if not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws={draws!r}: must be a positive int")
+    r = _ramps(kh, kw).shape[1]
+    a, b = r * c_in / 2, (kh * kw - 1 - r) * c_in / 2
+    samples = np.random.default_rng(seed).beta(a, b, size=draws)
+    return float((samples >= threshold).mean())
 
 
 def _normalized(k: np.ndarray, normalize: str) -> np.ndarray:
@@ -243,7 +295,10 @@ def first_layer_filters(
     fig, axes = plt.subplots(rows, cols, figsize=(width, panel * rows + 1.1), squeeze=False)
     image = None
     for i in range(n):
-        label = f"{i}" + ("" if scores is None else f" (edge {scores[i]:.2f})")
+        if scores is None:
+            label = f"{i}"
+        else:
+            label = f"{i} (" + ("dead" if np.isnan(scores[i]) else f"edge {scores[i]:.2f}") + ")"
         if per_channel:
             for c in range(channels):
                 ax = axes[i, c]
@@ -272,7 +327,8 @@ def first_layer_filters(
     lines = [
         title or f"First convolution: {name}{kh}×{kw} pixels, {c_in} input channels, {f} filters",
         f"{n} of {f} filters, {what}",
-        f"weights min–max normalized to [0, 1] ({normalize.replace('_', ' ')}); edge = edge_fit score",
+        f"weights min–max normalized to [0, 1] ({normalize.replace('_', ' ')}); edge = edge_fit score"
+        + (f"; dead = norm below {100 * DEAD_FRACTION:g} % of the largest filter's" if scores is not None else ""),
     ]
     chars = int(width * 14)  # characters per line at font size 9
     fig.suptitle("\n".join(textwrap.fill(line, chars) for line in lines), fontsize=9)

@@ -1,5 +1,6 @@
 """Dataset loading: the real prepared copies when present, and a fast, clear failure otherwise."""
 
+import logging
 import os
 import time
 
@@ -24,6 +25,15 @@ def test_missing_dataset_offline_fails_fast_with_what_to_set(tmp_path, monkeypat
         data.load("mnist", split="train")
     assert time.monotonic() - start < 10
     assert str(tmp_path) in str(err.value) and "'mnist'" in str(err.value)
+
+
+def test_unprepared_variant_folder_fails_without_absl_warning(tmp_path, monkeypatch, caplog):
+    # TFDS warns "Variant folder ... has no dataset_info.json" through absl while probing; our message says it
+    (tmp_path / "mnist" / "3.0.1").mkdir(parents=True)
+    monkeypatch.setattr(data, "can_reach", lambda *a, **k: False)
+    with caplog.at_level(logging.INFO), pytest.raises(data.DatasetUnavailableError, match="dataset_info"):
+        data.ensure_available("mnist", str(tmp_path))
+    assert not [r for r in caplog.records if "dataset_info" in r.getMessage()]
 
 
 def test_missing_dataset_online_goes_on_to_download(tmp_path, monkeypatch):

@@ -76,11 +76,49 @@ def test_edge_fit_scores_edges_high_blobs_low_and_random_near_chance():
     kernel[..., 0, 4] = 0.0  # a dead filter
     scores = plots.edge_fit(kernel)
     np.testing.assert_allclose(scores[:3], [8 / 9, 8 / 9, 1.0])
-    assert scores[3] == pytest.approx(0.0, abs=1e-12) and scores[4] == 0.0
+    assert scores[3] == pytest.approx(0.0, abs=1e-12) and np.isnan(scores[4])
     rng = np.random.default_rng(0)
     for shape in ((3, 3, 3), (5, 5, 1), (7, 7, 3), (1, 4, 2)):
         random = plots.edge_fit(rng.normal(size=(*shape, 4000)))
         assert random.mean() == pytest.approx(plots.edge_fit_chance(*shape[:2]), rel=0.05)
+
+
+def test_edge_fit_dead_filters_are_nan_not_scored_noise():
+    # MobileNetV2's Conv1 has filters of norm ~1e-21: their shape is rounding noise and must not be scored.
+    rng = np.random.default_rng(1)
+    kernel = rng.normal(size=(3, 3, 3, 6))
+    kernel[..., 0] = np.broadcast_to(SOBEL_X[:, :, None], (3, 3, 3)) * 1e-21  # a perfect edge, but dead
+    kernel[..., 1] *= 1e-4  # far below 1 % of the largest norm
+    kernel[..., 2] = np.ones((3, 3, 3))  # live but constant: scores 0, not NaN
+    kernel[..., 3] *= 0.05  # faint but alive
+    scores = plots.edge_fit(kernel)
+    assert np.isnan(scores[0]) and np.isnan(scores[1])
+    assert scores[2] == 0.0 and np.isfinite(scores[3:]).all()
+    assert np.isfinite(plots.edge_fit(kernel, dead_below=0.0)).all()  # 0 scores every non-zero filter
+    assert plots.edge_fit(kernel, dead_below=0.0)[0] == pytest.approx(8 / 9)
+    assert np.isnan(plots.edge_fit(np.zeros((3, 3, 1, 4)))).all()
+    # the threshold is relative to the layer's largest filter, so scaling the layer changes nothing
+    np.testing.assert_array_equal(np.isnan(plots.edge_fit(kernel * 1e6)), np.isnan(scores))
+    with pytest.raises(ValueError, match="^dead_below"):
+        plots.edge_fit(kernel, dead_below=1.0)
+
+
+def test_edge_fit_chance_above_depends_on_channels_and_matches_random_filters():
+    # one channel, 3 × 3: the score is Beta(1, 3), so P(score >= t) = (1 - t)^3 exactly
+    for t in (0.25, 0.5, 0.8):
+        assert plots.edge_fit_chance_above(3, 3, 1, t) == pytest.approx((1 - t) ** 3, abs=2e-3)
+    one, three = (plots.edge_fit_chance_above(3, 3, c, 0.5) for c in (1, 3))
+    assert three < one / 2  # more channels concentrate the score around its mean 0.25
+    rng = np.random.default_rng(2)
+    for shape in ((3, 3, 3), (5, 5, 1), (3, 3, 8), (2, 2, 1), (1, 3, 2)):
+        random = plots.edge_fit(rng.normal(size=(*shape, 40_000)))
+        expected = plots.edge_fit_chance_above(*shape, 0.4)
+        assert (random >= 0.4).mean() == pytest.approx(expected, abs=0.01)
+    assert plots.edge_fit_chance_above(3, 3, 1, 0.0) == 1.0
+    for kwargs, name in (({"c_in": 0}, "c_in"), ({"threshold": 1.5}, "threshold"), ({"draws": 0}, "draws")):
+        args = {"c_in": 1, "threshold": 0.5, **kwargs}
+        with pytest.raises(ValueError, match=f"^{name}"):
+            plots.edge_fit_chance_above(3, 3, **args)
 
 
 def test_edge_fit_errors():
