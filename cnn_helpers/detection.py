@@ -169,11 +169,14 @@ def nms(detections: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
 def average_precision(
     detections: list[np.ndarray], truths: list[np.ndarray], label: int, iou_threshold: float = 0.5
 ) -> float:
-    """Average precision of one class: the area under its precision–recall curve (all-point interpolation,
-    as PASCAL VOC from 2010).
+    """Average precision of one class: the area under its precision–recall curve, computed as the PASCAL
+    VOC development kit does from 2010 (all-point interpolation, VOC matching).
 
-    Detections of class ``label`` over all images are sorted by score; each is a true positive if it
-    overlaps a not-yet-matched true box of that class by at least ``iou_threshold``, else a false positive.
+    Detections of class ``label`` over all images are sorted by score. Each is compared with the true box
+    of that class in its image that it overlaps most (matched or not, as VOC does): it is a true positive
+    if that overlap is at least ``iou_threshold`` and that box is not yet matched; otherwise (too little
+    overlap, or a duplicate of an already detected box) a false positive. (COCO-style greedy matching to
+    the best *unmatched* box would count some of these duplicates as hits.)
 
     Args:
         detections: per image, ``(k, 6)`` rows ``y0, x0, y1, x1, class, score``.
@@ -200,13 +203,13 @@ def average_precision(
     hits = np.zeros(len(scored))
     for j, (_, i, box) in enumerate(scored):
         truth = np.asarray(truths[i]).reshape(-1, 5)
-        candidates = (truth[:, 4] == label) & ~matched[i]
-        if not candidates.any():
+        candidates = np.flatnonzero(truth[:, 4] == label)
+        if not len(candidates):
             continue
         overlaps = iou(box, truth[candidates, :4])[0]
-        best = int(overlaps.argmax())
-        if overlaps[best] >= iou_threshold:
-            matched[i][np.flatnonzero(candidates)[best]] = True
+        best = candidates[int(overlaps.argmax())]
+        if overlaps.max() >= iou_threshold and not matched[i][best]:
+            matched[i][best] = True
             hits[j] = 1
     tp = np.cumsum(hits)
     recall = tp / n_true

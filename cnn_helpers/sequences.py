@@ -34,8 +34,11 @@ def ball_frame_stacks(
 
     Like DQN's input (Mnih et al., 2015: the last 4 preprocessed 84 × 84 frames stacked as channels), but
     with one ``ball × ball`` white square on black. The velocity is uniform in ``[-max_speed, max_speed]``
-    per axis (pixels per frame); positions are rounded to whole pixels when drawn, and chosen so that the
-    ball stays inside the frame up to the next frame.
+    per axis (pixels per frame). The position in the *latest* frame is drawn uniformly, independently of the
+    velocity, far enough from the edges (``max(frames - 1, 1) · max_speed`` pixels) that every earlier
+    position and the next one stay inside; earlier positions are ``latest - (frames - 1 - t) · velocity``.
+    So the latest frame alone says nothing about the velocity (a ball near an edge is not more likely to
+    be moving towards it). Positions are rounded to whole pixels when drawn.
 
     Returns:
         ``stacks`` float32 ``(n, size, size, frames)`` (channel ``frames - 1`` is the latest frame) and
@@ -48,19 +51,19 @@ def ball_frame_stacks(
     ball = _positive_int(ball, "ball")
     if max_speed < 0:
         raise ValueError(f"max_speed={max_speed!r}: must be >= 0")
-    travel = max_speed * frames
-    if size - ball - 2 * travel < 1:
-        raise ValueError(f"size={size}: too small for a {ball}-pixel ball moving {travel:g} px over the stack")
+    margin = max_speed * max(frames - 1, 1)  # pixels the ball can travel away from the latest position
+    if size - ball - 2 * margin < 1:
+        raise ValueError(f"size={size}: too small for a {ball}-pixel ball moving {margin:g} px around its position")
     rng = np.random.default_rng(seed)
     velocity = rng.uniform(-max_speed, max_speed, size=(n, 2))
-    # start far enough from the edges that every position up to frame `frames` stays inside
-    start = rng.uniform(travel, size - ball - travel, size=(n, 2))
+    # the latest position, independent of the velocity; the earlier ones are derived from it
+    latest = rng.uniform(margin, size - ball - margin, size=(n, 2))
     stacks = np.zeros((n, size, size, frames), np.float32)
     for t in range(frames):
-        pos = np.rint(start + t * velocity).astype(int)
+        pos = np.rint(latest - (frames - 1 - t) * velocity).astype(int)
         for i, (y, x) in enumerate(pos):
             stacks[i, y : y + ball, x : x + ball, t] = 1.0
-    targets = (start + frames * velocity).astype(np.float32)
+    targets = (latest + velocity).astype(np.float32)
     return stacks, targets, velocity.astype(np.float32)
 
 

@@ -57,7 +57,8 @@ def upsample(x: Any, filters: int, kind: str, name: str, kernel_initializer: Any
     """Double the sides of the Keras tensor ``x`` with ``filters`` output maps, one of three ways.
 
     ``"transpose3"``: ``Conv2DTranspose`` 3 × 3, stride 2 (kernel not a multiple of the stride);
-    ``"transpose4"``: ``Conv2DTranspose`` 4 × 4, stride 2 (as in DCGAN's generator); ``"resize"``:
+    ``"transpose4"``: ``Conv2DTranspose`` 4 × 4, stride 2 (even overlap; the kernel of
+    common DCGAN re-implementations, whereas the paper's own code uses 5 × 5, whose overlap is uneven); ``"resize"``:
     ``UpSampling2D`` (nearest neighbour) then ``Conv2D`` 3 × 3, the resize-convolution of Odena et al.
     (2016). All use ``"same"`` padding and no bias (a batch normalization usually follows);
     ``kernel_initializer`` is passed to the convolution.

@@ -60,6 +60,12 @@ def test_average_precision_by_hand():
     dup = [np.array([[0, 0, 10, 10, 1, 0.9], [0, 0, 10, 10, 1, 0.85]])]
     assert detection.average_precision(dup, truths, 1) == pytest.approx(0.5)
     assert np.isnan(detection.average_precision(perfect, truths, 2))
+    # VOC matching: a detection is compared with the true box it overlaps most; if that box is already
+    # matched it is a false positive, even when it overlaps another, unmatched box enough (greedy matching
+    # to the best unmatched box would count it as a hit and give 1.0 here)
+    close = [np.array([[0, 0, 10, 10, 1], [0, 2, 10, 12, 1]])]
+    shifted = [np.array([[0, 0, 10, 10, 1, 0.9], [0, 0.5, 10, 10.5, 1, 0.8]])]  # 2nd: IoU .905 vs .739
+    assert detection.average_precision(shifted, close, 1) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="iou_threshold"):
         detection.average_precision(perfect, truths, 1, iou_threshold=0)
 

@@ -113,6 +113,9 @@ ALLOW: dict[str, dict[str, str]] = {
     "16_beyond_classification.md": {
         "32 filters 8 × 8 at stride 4, 64 filters 4 × 4 at stride 2, 64 filters 3 × 3 at stride 1, each with "
         "ReLU; a fully connected layer of 512 ReLU units": "DQN's layers as Mnih et al. (2015) state them, quoted",
+        '"roughly 20000 (≈ 60 × 40 × 9)" anchors for a typical 1000 × 600 image':
+            "Faster R-CNN paper (Ren et al., 2015), section 3.3, quoted",
+        '"with only 300 proposals per image"': "Faster R-CNN paper (Ren et al., 2015), abstract, quoted",
     },
     "18_hands_on_implementations.md": {
         "ResNet-20 (0.27M parameters) reaches 8.75 % test error": "He et al. 2016, Table 6, quoted",

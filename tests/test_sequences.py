@@ -21,6 +21,20 @@ def test_ball_frame_stacks_follow_the_velocity():
     assert (targets >= 0).all() and (targets <= 38).all()
 
 
+def test_latest_ball_position_says_nothing_about_the_velocity():
+    # the latest position is drawn independently of the velocity: no correlation between them, on
+    # either axis (deriving the latest position as start + 3 v, with the start independent, gives about 0.3)
+    stacks, _, velocity = sequences.ball_frame_stacks(3000, frames=4, max_speed=3, seed=5)
+    weights = stacks[:, :, :, 3]
+    latest = np.stack([(weights.sum(2) * np.arange(84)).sum(1), (weights.sum(1) * np.arange(84)).sum(1)], 1)
+    latest /= weights.sum(axis=(1, 2))[:, None]
+    for axis in range(2):
+        assert abs(np.corrcoef(latest[:, axis], velocity[:, axis])[0, 1]) < 0.06
+    first = stacks[:, :, :, 0]
+    earliest = (first.sum(1) * np.arange(84)).sum(1) / first.sum(axis=(1, 2))
+    assert np.corrcoef(earliest, velocity[:, 1])[0, 1] < -0.2  # the earlier frames do carry it
+
+
 def test_ball_frame_stacks_reject_bad_arguments():
     with pytest.raises(ValueError, match="size"):
         sequences.ball_frame_stacks(2, size=10, max_speed=3)
