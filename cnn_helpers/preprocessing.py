@@ -22,10 +22,11 @@ import numpy as np
 BACKBONE_MODULES: dict[str, tuple[str, str]] = {
     "VGG16": ("vgg16", "caffe: RGB → BGR, minus the ImageNet mean pixel, 0–255 scale"),
     "ResNet50": ("resnet50", "caffe: RGB → BGR, minus the ImageNet mean pixel, 0–255 scale"),
+    "ResNet50V2": ("resnet_v2", "tf: x / 127.5 − 1, range [−1, 1]"),
     "MobileNetV2": ("mobilenet_v2", "tf: x / 127.5 − 1, range [−1, 1]"),
     "InceptionV3": ("inception_v3", "tf: x / 127.5 − 1, range [−1, 1]"),
     "DenseNet121": ("densenet", "torch: x / 255, minus the ImageNet mean, divided by its std"),
-    "EfficientNetB0": ("efficientnet", "none: identity; the model rescales and normalizes inside"),
+    "EfficientNetB0": ("efficientnet", "none: identity; the model standardizes inside (ImageNet mean, std)"),
 }
 
 

@@ -7,6 +7,8 @@ normalization, and a small MNIST CNN whose regularizers can be switched on one a
 * :func:`recoverable_fraction`: after dropping activations (element-wise, or whole channels as
   ``SpatialDropout2D`` does), the fraction of the dropped values' variance that their surviving neighbours
   still give away.
+* :func:`cross_channel_r2`: how much of a channel the other channels at the same position predict (what
+  ``SpatialDropout2D`` leaves recoverable).
 * :func:`variance_shift_ratio`: the test/train variance ratio of a unit after inverted dropout, which a batch
   normalization placed after the dropout does not see (Li et al., 2019).
 * :func:`small_cnn`: a two-convolution MNIST CNN with optional augmentation, dropout (element-wise or spatial,
@@ -121,6 +123,38 @@ def recoverable_fraction(maps, rate: float, kind: str = "element", seed: int = 0
     if spread == 0:
         raise ValueError("maps: the dropped activations do not vary")
     return float(1 - error / spread)
+
+
+def cross_channel_r2(maps) -> np.ndarray:
+    """Per channel, how much of its variance the *other* channels at the same position predict.
+
+    For each channel ``c`` of ``maps`` ([N, H, W, C], C >= 2): the R² of the least-squares linear fit (with
+    intercept) of ``x[..., c]`` on the other ``C − 1`` channels, over all images and positions. This is what
+    survives ``SpatialDropout2D``, which removes a channel everywhere but leaves the others: 1 when the other
+    channels determine the dropped one linearly, 0 when they say nothing about it. Computed from the covariance
+    matrix Σ (normal equations). Channels that are constant get NaN (nothing to predict).
+    """
+    m = np.asarray(maps, dtype=np.float64)
+    if m.ndim != 4 or min(m.shape) < 1:
+        raise ValueError(f"maps: need feature maps [N, H, W, C], got shape {m.shape}")
+    if m.shape[3] < 2:
+        raise ValueError(f"maps: need at least 2 channels, got {m.shape[3]}")
+    flat = m.reshape(-1, m.shape[3])
+    if len(flat) <= m.shape[3]:
+        raise ValueError(f"maps: need more positions ({len(flat)}) than channels ({m.shape[3]})")
+    out = np.full(m.shape[3], np.nan)
+    varying = flat.std(axis=0) > 0
+    if varying.sum() < 2:
+        raise ValueError("maps: fewer than two channels vary")
+    cov = np.cov(flat[:, varying], rowvar=False)
+    r2 = np.empty(len(cov))
+    for c in range(len(cov)):
+        others = np.arange(len(cov)) != c
+        # normal equations of the regression on the other channels (least squares: exact even when singular)
+        beta = np.linalg.lstsq(cov[np.ix_(others, others)], cov[others, c], rcond=None)[0]
+        r2[c] = cov[c, others] @ beta / cov[c, c]
+    out[varying] = np.clip(r2, 0.0, 1.0)
+    return out
 
 
 def variance_shift_ratio(rate: float, mean: float, variance: float) -> float:

@@ -15,7 +15,8 @@ The pieces of question 10 of the CNN chapter, each testable on its own:
   missing and cannot be downloaded.
 * :func:`build_classifier`, :func:`freeze_base`, :func:`unfreeze_top`: a pretrained base with a new head, and the
   two phases of fine-tuning with BatchNormalization kept in inference mode.
-* :func:`split_at`: a base cut in two (a frozen bottom whose outputs can be cached, a top to fine-tune).
+* :func:`split_at`: a base cut in two (a frozen bottom whose outputs can be cached, a top to fine-tune);
+  :func:`restoring` puts shared layers' weights and ``trainable`` flags back after fine-tuning them.
 * :func:`count_macs`, :func:`latency_ms`, :func:`per_class_metrics`, :func:`mistakes`, :func:`duplicate_photos`
   and the figures :func:`show_batch` (also the gallery of mistakes) and :func:`confusion_figure`.
 
@@ -24,6 +25,7 @@ Images are in pixels (height × width), pixel values in the units stated per fun
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -615,6 +617,30 @@ def split_at(model, layer_name: str):
     bottom = keras.Model(inputs, cut, name=f"{model.name}_to_{layer_name}")
     top = keras.Model(cut, outputs, name=f"{model.name}_after_{layer_name}")
     return bottom, top
+
+
+@contextlib.contextmanager
+def restoring(model):
+    """Context manager: on exit, put back every weight of ``model`` (trainable ones and BatchNormalization
+    moving statistics alike) and every layer's ``trainable`` flag as they were on entry.
+
+    Layers shared between models (for example the ``top`` of :func:`split_at`, which is part of the base it
+    was cut from) can then be fine-tuned inside the ``with`` block without changing what later code that uses
+    the same layers computes.
+    """
+    def walk(layer):  # outer layers first: setting a model's flag sets its layers' flags too
+        yield layer
+        for inner in getattr(layer, "layers", []):
+            yield from walk(inner)
+
+    weights = [np.array(w) for w in model.get_weights()]
+    flags = [(layer, layer.trainable) for layer in walk(model)]
+    try:
+        yield model
+    finally:
+        for layer, flag in flags:
+            layer.trainable = flag
+        model.set_weights(weights)
 
 
 def build_classifier(

@@ -76,3 +76,26 @@ def test_small_cnn_variants_build_and_check_arguments():
         regularization.small_cnn(batch_norm="dropout_after_bn")
     with pytest.raises(ValueError, match="dropout="):
         regularization.small_cnn(dropout="block")
+
+
+def test_cross_channel_r2_sees_linear_redundancy_and_independence():
+    rng = np.random.default_rng(0)
+    a, b, noise = rng.normal(size=(3, 10, 12, 12))
+    redundant = np.stack([a, b, 2 * a - b + 0.5], axis=-1)
+    np.testing.assert_allclose(regularization.cross_channel_r2(redundant), 1, atol=1e-6)
+    independent = rng.normal(size=(10, 12, 12, 4))
+    assert regularization.cross_channel_r2(independent).max() < 0.05
+    partial = np.stack([a, a + noise], axis=-1)  # correlation 1/√2: R² = 1/2
+    np.testing.assert_allclose(regularization.cross_channel_r2(partial), 0.5, atol=0.1)
+
+
+def test_cross_channel_r2_marks_constant_channels_and_checks_shapes():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(4, 6, 6))
+    maps = np.stack([a, np.zeros_like(a), 3 * a], axis=-1)
+    r2 = regularization.cross_channel_r2(maps)
+    assert np.isnan(r2[1]) and r2[0] == pytest.approx(1) and r2[2] == pytest.approx(1)
+    with pytest.raises(ValueError, match="2 channels"):
+        regularization.cross_channel_r2(rng.normal(size=(2, 5, 5, 1)))
+    with pytest.raises(ValueError, match="maps"):
+        regularization.cross_channel_r2(rng.normal(size=(5, 5, 2)))

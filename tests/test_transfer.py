@@ -526,3 +526,25 @@ def test_build_base_without_a_size_accepts_any_size():
     assert shapes == [(1, 2, 2, 1280), (1, 3, 5, 1280)]
     with pytest.raises(ValueError, match="image_size="):
         transfer.build_base("mobilenetv2", image_size=4, weights=None)
+
+
+def test_restoring_puts_weights_statistics_and_flags_back(tiny_base):
+    bottom, top = transfer.split_at(tiny_base, "block_15_add")
+    x = np.random.default_rng(2).normal(size=(4,) + tuple(top.input.shape[1:])).astype("float32")
+    before = np.asarray(top(x, training=False))
+    bn = next(layer for layer in top.layers if transfer.is_batch_norm(layer))
+    original = [layer.trainable for layer in tiny_base.layers]
+    top.trainable = False
+    flags = [layer.trainable for layer in tiny_base.layers]
+    with transfer.restoring(top):
+        top.trainable = True
+        top(x, training=True)  # moves the BN moving statistics
+        top.set_weights([w + 1.0 for w in top.get_weights()])
+        changed = np.asarray(top(x, training=False))
+        assert bn.trainable
+    assert np.abs(changed - before).max() > 1e-3  # the block did change the layers
+    np.testing.assert_allclose(np.asarray(top(x, training=False)), before, atol=1e-6)
+    assert [layer.trainable for layer in tiny_base.layers] == flags
+    assert not bn.trainable
+    for layer, flag in zip(tiny_base.layers, original):
+        layer.trainable = flag
