@@ -65,23 +65,22 @@ def conv_output_size(n: int, kernel: int, stride: int, padding: str, dilation: i
     """Output length along one dimension of a convolution or pooling layer, as Keras computes it.
 
     ``"same"`` gives ``ceil(n / stride)`` whatever the kernel; ``"valid"`` gives
-    ``floor((n - dilation*(kernel-1) - 1) / stride) + 1``.
+    ``floor((n - dilation*(kernel-1) - 1) / stride) + 1``. Delegates to
+    :func:`cnn_helpers.receptive_field.output_length` (which also takes explicit paddings); this function
+    accepts only Keras's two padding names.
 
     Raises:
         ValueError: for a non-positive size, an unknown padding, or a ``"valid"`` kernel wider than ``n``.
     """
+    from cnn_helpers import receptive_field
+
     _positive_int(n, "n")
     _positive_int(kernel, "kernel")
     _positive_int(stride, "stride")
     _positive_int(dilation, "dilation")
     if padding not in PADDINGS:
         raise ValueError(f"padding={padding!r}: must be one of {PADDINGS}")
-    if padding == "same":
-        return math.ceil(n / stride)
-    span = dilation * (kernel - 1) + 1
-    if span > n:
-        raise ValueError(f"kernel={kernel!r} (dilation {dilation}) spans {span} > n={n}: 'valid' output empty")
-    return (n - span) // stride + 1
+    return receptive_field.output_length(n, kernel, stride, dilation, padding)
 
 
 @dataclass(frozen=True)
