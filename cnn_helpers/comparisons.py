@@ -299,6 +299,31 @@ def linear_map_matrix(fn: Callable[[np.ndarray], Any], input_shape: tuple[int, i
     return outputs.T
 
 
+def channel_contrast_share(kernel: np.ndarray) -> np.ndarray:
+    """Per filter, the share of a convolution kernel's energy that differs between input channels.
+
+    Splits each filter ``w`` (a ``(k, k, C_in)`` slice of a Keras kernel ``(k, k, C_in, filters)``) into its
+    channel mean ``w̄`` (repeated over the channels) and the rest ``w − w̄``, and returns
+    ``‖w − w̄‖² / ‖w‖²`` (dimensionless, in [0, 1]) for every filter. On an input whose channels are equal
+    (a gray image given as R = G = B) the rest sums to zero over the channels and contributes nothing, so
+    for an RGB first layer this is the share of the filter that only colour contrasts can excite. For
+    independent random weights its expected value is about ``(C_in − 1) / C_in``.
+
+    Raises:
+        ValueError: if ``kernel`` is not 4-D, has fewer than two input channels, or a filter is all zero.
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 4:
+        raise ValueError(f"kernel: expected (height, width, channels_in, filters), got shape {kernel.shape}")
+    if kernel.shape[2] < 2:
+        raise ValueError(f"kernel: needs at least 2 input channels, got shape {kernel.shape}")
+    energy = (kernel**2).sum(axis=(0, 1, 2))
+    if np.any(energy == 0):
+        raise ValueError(f"kernel: filters {np.flatnonzero(energy == 0).tolist()} are all zero")
+    rest = kernel - kernel.mean(axis=2, keepdims=True)
+    return (rest**2).sum(axis=(0, 1, 2)) / energy
+
+
 def shift_sensitivity(
     layer: Callable[[np.ndarray], Any], images: np.ndarray, shifts: list[tuple[int, int]]
 ) -> list[float]:

@@ -329,3 +329,31 @@ def test_linear_map_matrix_of_a_convolution_is_sparse_and_weight_tied():
     assert np.all(np.min(np.abs(matrix[matrix != 0][:, None] - weights[None, :]), axis=1) < 1e-6)
     with pytest.raises(ValueError, match="input_shape"):
         comparisons.linear_map_matrix(fn, (6, 6))
+
+
+def test_channel_contrast_share_is_0_for_equal_slices_and_1_for_slices_summing_to_zero():
+    rng = np.random.default_rng(0)
+    slice_ = rng.standard_normal((3, 3, 1, 2))
+    assert np.allclose(comparisons.channel_contrast_share(np.repeat(slice_, 3, axis=2)), 0)
+    opponent = np.concatenate([slice_, -slice_, np.zeros_like(slice_)], axis=2)
+    assert np.allclose(comparisons.channel_contrast_share(opponent), 1)
+
+
+def test_channel_contrast_share_matches_a_direct_sum_and_the_random_expectation():
+    rng = np.random.default_rng(1)
+    kernel = rng.standard_normal((3, 3, 3, 4000))
+    share = comparisons.channel_contrast_share(kernel)
+    f = 7
+    w = kernel[:, :, :, f]
+    mean = w.mean(axis=2)
+    direct = sum(((w[:, :, c] - mean) ** 2).sum() for c in range(3)) / (w**2).sum()
+    assert share[f] == pytest.approx(direct)
+    assert share.mean() == pytest.approx(2 / 3, abs=0.01)
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 3), (3, 3, 1, 4)])
+def test_channel_contrast_share_rejects_bad_kernels(shape):
+    with pytest.raises(ValueError, match="kernel"):
+        comparisons.channel_contrast_share(np.ones(shape))
+    with pytest.raises(ValueError, match="all zero"):
+        comparisons.channel_contrast_share(np.zeros((3, 3, 3, 2)))
