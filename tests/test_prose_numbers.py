@@ -75,6 +75,7 @@ ALLOW: dict[str, dict[str, str]] = {
         "we only need to learn 3 × 3 = 9 weights (+1 bias)": "the circulated answer to Q08, quoted to correct it",
         "striate cortex, 1959": "year of Hubel & Wiesel's paper, cited (before the 1980 year rule)",
         "striate cortex, 1968": "year of Hubel & Wiesel's paper, cited (before the 1980 year rule)",
+        "cat's visual cortex (1962)": "year of Hubel & Wiesel's paper, cited (before the 1980 year rule)",
     },
     "01_cnn_vs_dense.md": {
         "200 × 300 RGB": "the image size of question 2, used as an example and set in code",
