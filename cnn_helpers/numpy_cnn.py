@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from cnn_helpers.receptive_field import same_padding
+
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "avg_pool2d"]
 
 Pair = tuple[int, int]
@@ -87,12 +89,6 @@ def _float(a: np.ndarray, *others: np.ndarray) -> np.dtype:
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
-def _same_pads(n: int, k_eff: int, s: int) -> Pair:
-    out = -(-n // s)
-    total = max((out - 1) * s + k_eff - n, 0)
-    return total // 2, total - total // 2
-
-
 def _pads(padding: Padding, hw: Pair, k_eff: Pair, strides: Pair) -> Pads:
     """Explicit ``((top, bottom), (left, right))`` pads for any accepted ``padding``."""
     if isinstance(padding, str):
@@ -100,7 +96,8 @@ def _pads(padding: Padding, hw: Pair, k_eff: Pair, strides: Pair) -> Pads:
         if mode == "valid":
             return (0, 0), (0, 0)
         if mode == "same":
-            return _same_pads(hw[0], k_eff[0], strides[0]), _same_pads(hw[1], k_eff[1], strides[1])
+            # TensorFlow's rule (the extra pixel bottom/right), one implementation for the whole package
+            return same_padding(hw[0], k_eff[0], strides[0]), same_padding(hw[1], k_eff[1], strides[1])
         raise ValueError(f"padding={padding!r}: use 'valid', 'same', an int or ((top, bottom), (left, right))")
     if _is_int(padding):
         if padding < 0:
