@@ -651,7 +651,8 @@ def kernel_gradient_norms(model: keras.Model, images: np.ndarray, labels: np.nda
     """Norm of the cross-entropy's gradient with respect to each Conv2D kernel, from the input to the output.
 
     One forward and backward pass on (``images``, ``labels``) in training mode (batch norm uses the batch's
-    statistics, as during training); the model must output logits.
+    statistics, as during training); the model must output logits. The norms are taken in float64, so
+    gradients too small for their squares to be represented in float32 still get their true norm.
 
     Raises:
         ValueError: if the model has no Conv2D layer.
@@ -665,7 +666,8 @@ def kernel_gradient_norms(model: keras.Model, images: np.ndarray, labels: np.nda
     with tf.GradientTape() as tape:
         loss = loss_fn(tf.constant(labels, dtype=tf.int32), model(tf.constant(images), training=True))
     grads = tape.gradient(loss, [c.kernel for c in convs])
-    return np.array([float(tf.norm(g)) for g in grads])
+    # float64 norms: the squares of a float32 gradient far below 1e-19 would underflow to zero in float32
+    return np.array([np.linalg.norm(g.numpy().astype(np.float64)) for g in grads])
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -33,6 +33,41 @@ def glue(name: str, value: Any, fmt: str | None = None) -> None:
         _myst_glue(name, shown, display=False)
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def scientific(value: float, digits: int = 2, plain: tuple[float, float] = (1e-3, 1e4)) -> str:
+    """A number as prose writes it: ``1.8 × 10⁻⁵`` rather than ``1.8e-05``.
+
+    Values whose magnitude lies in ``[plain[0], plain[1])`` are written without a power of ten, rounded to
+    ``digits`` significant digits (``176``, ``0.72``); zero is ``0``; the others get a mantissa of ``digits``
+    significant digits and a superscript exponent. Pass ``plain=(0, 0)`` to always get the power of ten.
+    Unit-free: the caller adds the unit.
+
+    Args:
+        value: a finite number.
+        digits: significant digits (at least 1).
+        plain: the half-open range of magnitudes written plainly.
+
+    Raises:
+        ValueError: for a non-finite ``value`` or ``digits < 1``.
+    """
+    import math
+
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"value={value!r}: must be a finite number")
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"digits={digits!r}: must be a positive integer")
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+    power = int(exponent)
+    if plain[0] <= abs(value) < plain[1]:
+        return f"{float(f'{value:.{digits - 1}e}'):.{max(digits - 1 - power, 0)}f}"
+    return f"{mantissa} × 10{str(power).translate(_SUPERSCRIPT)}"
+
+
 def setup_cell_source(repository_url: str, branch: str = "main") -> str:
     """The source of every chapter's first cell.
 

@@ -255,7 +255,8 @@ def activation_gradient_norms(stack: keras.Model, images: np.ndarray, labels: np
     layer's input to give the kernel's gradient. ``stack`` must come from :func:`conv_stack`; it is re-run
     layer by layer (batch norm in training mode, as during training) so that every ``act_i`` is a tensor on
     the tape. One value per convolution, from the input (``act_1``) to the output, in nats per activation
-    unit.
+    unit. The norms are taken in float64, so a float32 gradient far below 1e-19, whose squares would
+    underflow to zero in float32, still gets its true (non-zero) norm.
 
     Raises:
         ValueError: for a model without ``conv_1``/``act_1`` layers, or mismatched ``images``/``labels``.
@@ -285,7 +286,8 @@ def activation_gradient_norms(stack: keras.Model, images: np.ndarray, labels: np
             acts += [a, x]
         logits = stack.get_layer("logits")(stack.get_layer("pool")(x))
         loss = loss_fn(tf.constant(labels, dtype=tf.int32), logits)
-    return np.array([float(tf.norm(g)) for g in tape.gradient(loss, acts)])
+    # float64 norms: squaring a gradient of ~1e-23 underflows in float32 and tf.norm would return 0
+    return np.array([np.linalg.norm(g.numpy().astype(np.float64)) for g in tape.gradient(loss, acts)])
 
 
 def dead_channel_fraction(activations: np.ndarray, threshold: float = 0.0) -> float:

@@ -20,6 +20,32 @@ def test_glue_returns_value_and_checks_name():
         book.glue("total-params", 1)
 
 
+@pytest.mark.parametrize(
+    "value, digits, text",
+    [
+        (1.78e-05, 2, "1.8 × 10⁻⁵"),
+        (3.5239e-22, 2, "3.5 × 10⁻²²"),
+        (-4.71e-24, 2, "-4.7 × 10⁻²⁴"),
+        (176.4, 3, "176"),
+        (0.7241, 2, "0.72"),
+        (0.0412, 2, "0.041"),
+        (2.5e6, 2, "2.5 × 10⁶"),
+        (0.0, 2, "0"),
+    ],
+)
+def test_scientific_writes_powers_of_ten_with_superscripts(value, digits, text):
+    assert book.scientific(value, digits) == text
+
+
+def test_scientific_plain_range_and_errors():
+    assert book.scientific(176.4, 2, plain=(0, 0)) == "1.8 × 10²"
+    assert book.scientific(9999.0, 2) == "10000"  # rounds within the plain range
+    with pytest.raises(ValueError, match="value="):
+        book.scientific(float("nan"))
+    with pytest.raises(ValueError, match="digits="):
+        book.scientific(1.0, 0)
+
+
 def test_setup_cell_installs_from_the_repository_in_colab_only():
     source = book.setup_cell_source("https://github.com/org/repo/", "dev")
     assert "cnn-helpers[pinned] @ git+https://github.com/org/repo@dev" in source

@@ -131,3 +131,29 @@ def test_activation_gradient_norms_replays_the_stack():
         assert norms[-1] == pytest.approx(float(tf.norm(tape.gradient(loss, h))), rel=1e-4)
     with pytest.raises(ValueError, match="stack"):
         gradients.activation_gradient_norms(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), x, y)
+
+
+def _scale_logits(stack: keras.Model, factor: float, start: np.ndarray) -> None:
+    stack.get_layer("logits").kernel.assign(start * factor)
+
+
+def test_gradient_norms_survive_float32_underflow():
+    """Gradients of ~1e-30 are normal float32 numbers, but their squares underflow: the norm must not be 0."""
+    from cnn_helpers import architectures
+
+    rng = np.random.default_rng(1)
+    x = rng.random((4, 8, 8, 1)).astype("float32")
+    y = np.array([0, 1, 2, 3])
+    keras.utils.set_random_seed(0)
+    stack = gradients.conv_stack(1, width=4, input_shape=(8, 8, 1))
+    start = stack.get_layer("logits").kernel.numpy()
+    norms = {}
+    for factor in (1e-12, 1e-27):  # logits ≈ 0 either way: every gradient is proportional to the factor
+        _scale_logits(stack, factor, start)
+        norms[factor] = (
+            gradients.activation_gradient_norms(stack, x, y),
+            architectures.kernel_gradient_norms(stack, x, y),
+        )
+    for small, large in zip(norms[1e-27], norms[1e-12]):
+        assert np.all(small > 0)
+        np.testing.assert_allclose(small, large * 1e-15, rtol=1e-3)
