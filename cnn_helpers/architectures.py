@@ -529,6 +529,37 @@ def resnet(
 # The degradation problem, at MNIST scale
 
 
+def conv_bn_stages(
+    x,
+    stages,
+    *,
+    bn_momentum: float = 0.9,
+    stage_dropout: float = 0.0,
+    seed: int = 42,
+):
+    """VGG-style stages on tensor ``x``: per stage, 3 × 3 Conv (no bias) → BatchNorm → ReLU for each entry of
+    ``stages`` (its filters), then a 2 × 2 max pool (and ``Dropout(stage_dropout)`` if non-zero) between stages.
+
+    Layers are named ``conv{s}_{c}``, ``bn{s}_{c}``, ``relu{s}_{c}``, ``pool{s}`` and ``dropout{s}`` (stage ``s``
+    and convolution ``c`` counted from 1); the dropout of stage ``s`` is seeded with ``seed + s``. Used by
+    :func:`cnn_helpers.mnist.our_model` and :func:`cnn_helpers.cifar.build_model`. Returns the output tensor.
+    """
+    from keras import layers
+
+    if not stages or any(not stage for stage in stages):
+        raise ValueError(f"stages={stages!r}: give at least one stage, each with at least one convolution")
+    for s, stage in enumerate(stages, start=1):
+        for c, filters in enumerate(stage, start=1):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{s}_{c}")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{s}_{c}")(x)
+            x = layers.ReLU(name=f"relu{s}_{c}")(x)
+        if s < len(stages):
+            x = layers.MaxPooling2D(2, name=f"pool{s}")(x)
+            if stage_dropout:
+                x = layers.Dropout(stage_dropout, seed=seed + s, name=f"dropout{s}")(x)
+    return x
+
+
 def small_net(
     units_per_stage: int,
     residual: bool,

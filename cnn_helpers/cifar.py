@@ -23,6 +23,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from cnn_helpers import architectures
+
 #: CIFAR-10's image shape (pixels, pixels, RGB channels) and number of classes.
 INPUT_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
@@ -170,13 +172,7 @@ def build_model(
     inputs = keras.Input(shape=input_shape, name="image")
     x = augmentation(seed=seed)(inputs) if augment else inputs
     x = layers.Rescaling(1 / 255, name="to_unit_range")(x)
-    for s, stage in enumerate(stages, start=1):
-        for c, filters in enumerate(stage, start=1):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{s}_{c}")(x)
-            x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{s}_{c}")(x)
-            x = layers.ReLU(name=f"relu{s}_{c}")(x)
-        if s < len(stages):
-            x = layers.MaxPooling2D(2, name=f"pool{s}")(x)
+    x = architectures.conv_bn_stages(x, stages, bn_momentum=bn_momentum, seed=seed)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     if dropout:
         x = layers.Dropout(dropout, seed=seed, name="dropout")(x)

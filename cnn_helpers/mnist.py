@@ -33,6 +33,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from cnn_helpers import architectures
+
 #: Deterministic splits of MNIST by TFDS slicing: the last 5,000 training images are the validation set.
 SPLITS: dict[str, str] = {
     "train": "train[:55000]",
@@ -262,15 +264,7 @@ def our_model(
     _check_fraction("bn_momentum", bn_momentum)
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = augmentation(seed=seed)(inputs) if augment_in_model else inputs
-    for s, stage in enumerate(stages, start=1):
-        for c, filters in enumerate(stage, start=1):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{s}_{c}")(x)
-            x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{s}_{c}")(x)
-            x = layers.ReLU(name=f"relu{s}_{c}")(x)
-        if s < len(stages):
-            x = layers.MaxPooling2D(2, name=f"pool{s}")(x)
-            if dropout:
-                x = layers.Dropout(dropout / 2, seed=seed + s, name=f"dropout{s}")(x)
+    x = architectures.conv_bn_stages(x, stages, bn_momentum=bn_momentum, stage_dropout=dropout / 2, seed=seed)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     if dropout:
         x = layers.Dropout(dropout, seed=seed, name="dropout_head")(x)

@@ -394,3 +394,20 @@ def test_latency_seconds_times_every_model():
     assert list(times) == list(v)[:2] and all(t > 0 for t in times.values())
     with pytest.raises(ValueError, match="batch_size"):
         arch.latency_seconds(v, batch_size=0)
+
+
+def test_conv_bn_stages_names_shapes_and_stage_dropout():
+    inputs = keras.Input((28, 28, 1))
+    out = arch.conv_bn_stages(inputs, ((4, 4), (8,)), stage_dropout=0.1, seed=3)
+    model = keras.Model(inputs, out)
+    names = [layer.name for layer in model.layers[1:]]
+    assert names == ["conv1_1", "bn1_1", "relu1_1", "conv1_2", "bn1_2", "relu1_2", "pool1", "dropout1",
+                     "conv2_1", "bn2_1", "relu2_1"]
+    assert tuple(out.shape) == (None, 14, 14, 8)
+    assert model.get_layer("dropout1").rate == 0.1 and model.get_layer("conv1_1").use_bias is False
+    plain_in = keras.Input((28, 28, 1))
+    plain = keras.Model(plain_in, arch.conv_bn_stages(plain_in, ((4,), (8,)), bn_momentum=0.5))
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in plain.layers)
+    assert plain.get_layer("bn2_1").momentum == 0.5
+    with pytest.raises(ValueError, match="stages="):
+        arch.conv_bn_stages(inputs, ((4,), ()))
