@@ -118,17 +118,12 @@ def run_ours(seconds: float, *, seed: int, splits, test, batch_size: int, max_lr
     train = mnist.make_dataset(splits["train"], batch_size=batch_size, training=True, seed=seed, augment=True)
     steps_per_epoch = batches(train)
     # On a throw-away copy (its weights are discarded): the fixed cost of a fit call (building and tracing
-    # its training function: the first fit of a one-batch dataset, less one step), then one training step.
-    start = time.perf_counter()
-    probe = mnist.compile_ours(mnist.our_model(seed=seed), total_steps=10_000, max_lr=max_lr)
-    tick = time.perf_counter()
-    probe.fit(train.take(1), epochs=1, verbose=0)
-    first_fit_seconds = time.perf_counter() - tick
-    step_seconds = budget.seconds_per_step(probe, train.repeat(), steps=calibration_steps, warmup=5)
-    trace_seconds = max(0.0, first_fit_seconds - step_seconds)
-    calibration_seconds = time.perf_counter() - start
-    del probe
-    plan = budget.plan_steps(seconds - trace_seconds, step_seconds, steps_per_epoch)
+    # its training function) and one training step; the budget less the fixed cost becomes a number of steps.
+    calibration = budget.calibrate(
+        lambda: mnist.compile_ours(mnist.our_model(seed=seed), total_steps=10_000, max_lr=max_lr),
+        train, steps=calibration_steps, warmup=5)
+    step_seconds, trace_seconds = calibration.step_seconds, calibration.trace_seconds
+    plan = calibration.plan(seconds, steps_per_epoch)
     keras.utils.set_random_seed(seed)
     train = mnist.make_dataset(splits["train"], batch_size=batch_size, training=True, seed=seed, augment=True)
     model = mnist.compile_ours(mnist.our_model(seed=seed), total_steps=plan.total_steps, max_lr=max_lr)
@@ -143,7 +138,7 @@ def run_ours(seconds: float, *, seed: int, splits, test, batch_size: int, max_lr
         "steps": limit.batches, "planned_steps": plan.total_steps, "batch_size": batch_size,
         "images_per_second": limit.batches * batch_size / safety.elapsed,
         "epochs": limit.batches / steps_per_epoch, "test_accuracy": accuracy, "eval_seconds": eval_seconds,
-        "calibration_seconds": calibration_seconds, "calibrated_step_seconds": step_seconds,
+        "calibration_seconds": calibration.seconds, "calibrated_step_seconds": step_seconds,
         "calibrated_trace_seconds": trace_seconds,
         "stopped_by_safety_net": safety.stopped and limit.batches < plan.total_steps,
         "parameters": int(model.count_params()),
@@ -181,31 +176,11 @@ def markdown(record: dict[str, Any]) -> str:
 
 def figure(record: dict[str, Any], path: pathlib.Path) -> None:
     import matplotlib
-    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for recipe, label, marker in (("baseline", BASELINE, "s"), ("ours", OURS, "o")):
-        runs = [r for r in record["runs"] if r["recipe"] == recipe and r["seed"] == record["seed"]]
-        runs.sort(key=lambda r: r["budget_seconds"])
-        ax.plot([r["train_seconds"] / 60 for r in runs], [100 * r["test_accuracy"] for r in runs],
-                marker=marker, label=label)
-    extra = [r for r in record["runs"] if r["recipe"] == "ours" and r["seed"] != record["seed"]]
-    if extra:
-        ax.scatter([r["train_seconds"] / 60 for r in extra], [100 * r["test_accuracy"] for r in extra],
-                   marker="x", color="C1", label="ours, other seeds")
-    ax.set_xscale("log")
-    budgets = sorted({r["budget_seconds"] / 60 for r in record["runs"]})
-    ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("training wall time (min, log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("MNIST: test accuracy for a given training time (2-core CPU)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    fig = budget.frontier_figure(record, title="MNIST: test accuracy for a given training time (2-core CPU)")
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -217,15 +192,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     splits = {k: mnist.load_split(k, limit=limits[k]) for k in ("train", "test")}
     test = mnist.make_dataset(splits["test"], batch_size=1000, training=False)
     load_start = os.getloadavg()
-    runs = []
+    runs: list[dict[str, Any]] = []
+
+    def done(run: dict[str, Any]) -> None:  # each run is printed as it ends, so a crash loses only the current one
+        runs.append(run)
+        print("RUN " + json.dumps(run), flush=True)
+
     for minutes in sorted(args.budgets):
         seconds = 60 * minutes
-        runs.append(run_baseline(seconds, seed=args.seed, splits=splits, test=test))
-        runs.append(run_ours(seconds, seed=args.seed, splits=splits, test=test, batch_size=args.batch_ours,
+        done(run_baseline(seconds, seed=args.seed, splits=splits, test=test))
+        done(run_ours(seconds, seed=args.seed, splits=splits, test=test, batch_size=args.batch_ours,
                              max_lr=args.max_lr, calibration_steps=args.calibration_steps))
     largest = 60 * max(args.budgets)
     for seed in args.extra_seeds:
-        runs.append(run_ours(largest, seed=seed, splits=splits, test=test, batch_size=args.batch_ours,
+        done(run_ours(largest, seed=seed, splits=splits, test=test, batch_size=args.batch_ours,
                              max_lr=args.max_lr, calibration_steps=args.calibration_steps))
     record = {
         "quick": args.quick,

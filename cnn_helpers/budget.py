@@ -215,3 +215,138 @@ def seconds_per_step(
     times.sort()
     middle = len(times) // 2
     return times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """What a fit will cost on this machine, measured by :func:`calibrate` (all in seconds of wall time).
+
+    Attributes:
+        step_seconds: median wall time of one training step.
+        trace_seconds: fixed cost of a ``fit`` call beyond its steps (building and tracing the training
+            function), paid once per call.
+        validation_seconds: one pass over the validation data once traced (0 without validation data),
+            paid once per epoch.
+        validation_trace_seconds: fixed cost of the first evaluation beyond one pass (0 without validation).
+        seconds: wall time the calibration itself took.
+    """
+
+    step_seconds: float
+    trace_seconds: float
+    validation_seconds: float
+    validation_trace_seconds: float
+    seconds: float
+
+    def plan(self, budget_seconds: float, steps_per_epoch: int) -> StepPlan:
+        """The steps that fit ``budget_seconds`` (s) once the fixed costs are paid (:func:`plan_steps`).
+
+        Raises:
+            ValueError: the budget does not cover the fixed costs and one step (the message names
+                ``budget_seconds``).
+        """
+        budget = _positive("budget_seconds", budget_seconds)
+        fixed = self.trace_seconds + self.validation_trace_seconds
+        per_step = self.step_seconds + self.validation_seconds / steps_per_epoch
+        if budget <= fixed + per_step:
+            raise ValueError(
+                f"budget_seconds={budget_seconds!r}: does not cover the {fixed:.3g} s of tracing and one step"
+            )
+        plan = plan_steps(budget - fixed, self.step_seconds, steps_per_epoch, self.validation_seconds)
+        return dataclasses.replace(plan, budget_seconds=budget)
+
+
+def calibrate(
+    build,
+    train,
+    *,
+    validation=None,
+    steps: int = 30,
+    warmup: int = 5,
+    clock=time.perf_counter,
+) -> Calibration:
+    """Time, on a throw-away model, what a budgeted fit of the same model will cost on this machine.
+
+    ``build()`` must return a compiled model built as the one you will keep (its weights are trained and
+    discarded). The fixed cost of a fit call is the first ``fit`` on one batch of ``train`` less one step; a
+    step is timed by :func:`seconds_per_step` on ``train`` repeated; with ``validation``, one evaluation is
+    timed twice (the first includes tracing). ``train`` and ``validation`` are ``tf.data`` datasets of
+    ``(x, y)`` batches.
+
+    Use :meth:`Calibration.plan` to turn a budget into steps, then size the schedule to
+    ``plan.total_steps`` and stop the fit with :class:`StepLimit`.
+    """
+    start = clock()
+    probe = build()
+    tick = clock()
+    probe.fit(train.take(1), epochs=1, shuffle=False, verbose=0)
+    first_fit = clock() - tick
+    step = seconds_per_step(probe, train.repeat(), steps=steps, warmup=warmup, clock=clock)
+    validation_seconds = validation_trace = 0.0
+    if validation is not None:
+        tick = clock()
+        probe.evaluate(validation, verbose=0)
+        first_evaluation = clock() - tick
+        tick = clock()
+        probe.evaluate(validation, verbose=0)
+        validation_seconds = clock() - tick
+        validation_trace = max(0.0, first_evaluation - validation_seconds)
+    return Calibration(step, max(0.0, first_fit - step), validation_seconds, validation_trace, clock() - start)
+
+
+def frontier_figure(record: dict, *, title: str = "MNIST: test accuracy for a given training time"):
+    """Test accuracy (%) against training wall time (min) per recipe, from a frontier benchmark's record.
+
+    ``record`` is the JSON written by ``benchmarks/mnist_frontier.py``: its ``runs`` (each with ``recipe``,
+    ``seed``, ``budget_seconds``, ``train_seconds``, ``test_accuracy``) and ``seed`` (the frontier's seed; runs
+    with other seeds are drawn as crosses). Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    runs = record.get("runs") or []
+    if not runs:
+        raise ValueError("record: no runs to draw")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    recipes = sorted({r["recipe"] for r in runs}, key=lambda name: (name != "baseline", name))
+    for i, recipe in enumerate(recipes):
+        line = sorted((r for r in runs if r["recipe"] == recipe and r["seed"] == record["seed"]),
+                      key=lambda r: r["budget_seconds"])
+        ax.plot([r["train_seconds"] / 60 for r in line], [100 * r["test_accuracy"] for r in line],
+                marker="so^D"[i % 4], color=f"C{i}", label=f"{recipe} (seed {record['seed']})")
+        extra = [r for r in runs if r["recipe"] == recipe and r["seed"] != record["seed"]]
+        if extra:
+            ax.scatter([r["train_seconds"] / 60 for r in extra], [100 * r["test_accuracy"] for r in extra],
+                       marker="x", color=f"C{i}", label=f"{recipe}, other seeds")
+    ax.set_xscale("log")
+    budgets = sorted({r["budget_seconds"] / 60 for r in runs})
+    ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("training wall time (min, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def frontier_rows(record: dict) -> list[dict]:
+    """The frontier benchmark's runs at its own seed, one row per budget: ``{"budget_minutes", <recipe>: run}``.
+
+    Rows are sorted by budget; each recipe's run at that budget (a dict as in ``record["runs"]``) is under the
+    recipe's name. Raises ValueError if a recipe lacks a run at some budget (``record`` is incomplete).
+    """
+    runs = [r for r in record.get("runs") or [] if r["seed"] == record.get("seed")]
+    if not runs:
+        raise ValueError("record: no runs at the record's seed")
+    recipes = sorted({r["recipe"] for r in runs})
+    rows = []
+    for seconds in sorted({r["budget_seconds"] for r in runs}):
+        row = {"budget_minutes": seconds / 60}
+        for recipe in recipes:
+            found = [r for r in runs if r["recipe"] == recipe and r["budget_seconds"] == seconds]
+            if len(found) != 1:
+                raise ValueError(f"record: {len(found)} runs of {recipe!r} at {seconds / 60:g} min, expected 1")
+            row[recipe] = found[0]
+        rows.append(row)
+    return rows

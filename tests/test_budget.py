@@ -169,3 +169,111 @@ def test_seconds_per_step_needs_enough_batches_and_trains_a_real_model():
         budget.seconds_per_step(model, [batch] * 4, steps=5, warmup=1)
     seconds = budget.seconds_per_step(model, [batch] * 10, steps=5, warmup=1)
     assert 0 < seconds < 5 and int(model.optimizer.iterations) >= 6
+
+
+class CostModel:
+    """A model whose calls advance a shared clock: fit 11 s (10 of tracing + 1 step), a step 1 s, the first
+    evaluation 7 s and later ones 2 s."""
+
+    def __init__(self, clock):
+        self.clock, self.evaluations, self.steps = clock, 0, 0
+
+    def fit(self, data, epochs, shuffle, verbose):
+        self.clock.t += 11
+
+    def train_on_batch(self, x, y):
+        self.clock.t += 1
+        self.steps += 1
+
+    def evaluate(self, data, verbose):
+        self.clock.t += 7 if self.evaluations == 0 else 2
+        self.evaluations += 1
+
+
+class StillClock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+class Batches:
+    def take(self, n):
+        return self
+
+    def repeat(self):
+        return ((i, i) for i in range(10_000))
+
+
+def test_calibrate_separates_fixed_costs_from_per_step_and_per_epoch_costs():
+    clock = StillClock()
+    models = []
+    calibration = budget.calibrate(lambda: models.append(CostModel(clock)) or models[-1], Batches(),
+                                   validation=Batches(), steps=4, warmup=2, clock=clock)
+    assert calibration == budget.Calibration(step_seconds=1, trace_seconds=10, validation_seconds=2,
+                                             validation_trace_seconds=5, seconds=11 + 6 + 7 + 2)
+    assert len(models) == 1 and models[0].steps == 6
+    plan = calibration.plan(100, steps_per_epoch=10)  # 85 s after the fixed costs: 70 steps + 7 validations
+    assert (plan.total_steps, plan.epochs, plan.planned_seconds, plan.budget_seconds) == (70, 7, 84, 100)
+    assert budget.Calibration(1, 10, 0, 0, 0).plan(100, 10).total_steps == 90  # no validation
+    with pytest.raises(ValueError, match="budget_seconds=16"):
+        calibration.plan(16, steps_per_epoch=10)
+
+
+def test_calibrate_times_a_real_model_without_touching_the_kept_one():
+    import tensorflow as tf
+
+    def build():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        return model
+
+    data = tf.data.Dataset.from_tensor_slices((np.zeros((64, 4), np.float32), np.zeros(64, np.int64))).batch(8)
+    calibration = budget.calibrate(build, data, validation=data, steps=5, warmup=1)
+    assert 0 < calibration.step_seconds < calibration.seconds
+    assert calibration.trace_seconds >= 0 and calibration.validation_seconds > 0
+    assert calibration.plan(60, steps_per_epoch=8).planned_seconds <= 60 - calibration.trace_seconds
+
+
+def test_frontier_figure_draws_one_line_per_recipe_and_crosses_for_other_seeds():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def run(recipe, seed, minutes, accuracy):
+        return {"recipe": recipe, "seed": seed, "budget_seconds": 60 * minutes, "train_seconds": 58 * minutes,
+                "test_accuracy": accuracy}
+
+    record = {"seed": 42, "runs": [run("baseline", 42, 2, 0.98), run("ours", 42, 2, 0.99),
+                                   run("baseline", 42, 5, 0.985), run("ours", 42, 5, 0.995),
+                                   run("ours", 43, 5, 0.996)]}
+    fig = budget.frontier_figure(record)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"baseline (seed 42)", "ours (seed 42)"}
+    np.testing.assert_allclose(lines["ours (seed 42)"].get_ydata(), [99.0, 99.5])
+    np.testing.assert_allclose(lines["baseline (seed 42)"].get_xdata(), [58 * 2 / 60, 58 * 5 / 60])
+    (crosses,) = ax.collections
+    np.testing.assert_allclose(crosses.get_offsets(), [[58 * 5 / 60, 99.6]])
+    plt.close(fig)
+    with pytest.raises(ValueError, match="record"):
+        budget.frontier_figure({"seed": 42, "runs": []})
+
+
+def test_frontier_rows_pair_the_recipes_at_each_budget_and_refuse_gaps():
+    def run(recipe, seed, minutes, accuracy=0.99):
+        return {"recipe": recipe, "seed": seed, "budget_seconds": 60 * minutes, "test_accuracy": accuracy}
+
+    record = {"seed": 42, "runs": [run("ours", 42, 5, 0.995), run("baseline", 42, 5), run("baseline", 42, 2),
+                                   run("ours", 42, 2, 0.98), run("ours", 43, 5, 0.5)]}
+    rows = budget.frontier_rows(record)
+    assert [r["budget_minutes"] for r in rows] == [2, 5]
+    assert rows[0]["ours"]["test_accuracy"] == 0.98 and rows[1]["ours"]["test_accuracy"] == 0.995
+    assert rows[1]["baseline"]["budget_seconds"] == 300
+    record["runs"].pop(1)  # the baseline at 5 min
+    with pytest.raises(ValueError, match="0 runs of 'baseline' at 5 min"):
+        budget.frontier_rows(record)
+    with pytest.raises(ValueError, match="record"):
+        budget.frontier_rows({"seed": 1, "runs": [run("ours", 42, 5)]})
