@@ -7,7 +7,13 @@ In the book, :func:`glue` stores a value under a name with myst-nb, and the pros
 
 from __future__ import annotations
 
+import json
+import pathlib
+import urllib.request
 from typing import Any
+
+#: The course's repository on GitHub (``_config.yml``'s ``repository.url``; a test keeps them equal).
+REPOSITORY = "https://github.com/cnn-course/cnn-course"
 
 try:  # myst-nb is part of the book's tooling, not of the helpers' run-time dependencies.
     from myst_nb import glue as _myst_glue
@@ -98,3 +104,28 @@ def setup_cell_source(repository_url: str, branch: str = "main") -> str:
         "\n"
         "runtime.import_tensorflow_quietly()"
     )
+
+
+def benchmark_result(name: str, *, branch: str = "main", root: pathlib.Path | None = None) -> dict[str, Any]:
+    """The committed results of a benchmark, ``benchmarks/results/<name>.json``, as a dict.
+
+    Read from the repository checkout these helpers sit in (``root``, by default the folder above the
+    package); where the helpers were installed without the repository (Colab installs them with pip), the
+    same file is fetched from the repository on GitHub at ``branch``.
+
+    Raises:
+        ValueError: ``name`` is not a plain file name.
+        FileNotFoundError: the checkout has no such result.
+        urllib.error.URLError: without a checkout, the file could not be fetched.
+    """
+    if not name or "/" in name or "\\" in name or name.startswith(".") or name.endswith(".json"):
+        raise ValueError(f"name={name!r}: give the result's file name without folder or .json")
+    root = pathlib.Path(__file__).resolve().parents[1] if root is None else pathlib.Path(root)
+    if (root / "benchmarks").is_dir():
+        path = root / "benchmarks" / "results" / f"{name}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"name={name!r}: {path} does not exist (run the benchmark that writes it)")
+        return json.loads(path.read_text())
+    raw = REPOSITORY.replace("https://github.com/", "https://raw.githubusercontent.com/")
+    with urllib.request.urlopen(f"{raw}/{branch}/benchmarks/results/{name}.json", timeout=30) as response:
+        return json.loads(response.read().decode())

@@ -1,5 +1,7 @@
 """Glue values, the set-up cell, and the tool that writes it."""
 
+import pathlib
+
 import pytest
 
 from cnn_helpers import book
@@ -60,3 +62,49 @@ def test_setup_cell_installs_from_the_repository_in_colab_only():
 def test_setup_cell_rejects_bad_input(url, branch, argument):
     with pytest.raises(ValueError, match=argument):
         book.setup_cell_source(url, branch)
+
+
+def test_repository_constant_is_the_configured_repository():
+    import yaml
+
+    config = yaml.safe_load((pathlib.Path(__file__).resolve().parents[1] / "_config.yml").read_text())
+    assert book.REPOSITORY == config["repository"]["url"].rstrip("/")
+
+
+def test_benchmark_result_reads_the_checkout(tmp_path):
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "demo.json").write_text('{"runs": [1, 2]}')
+    assert book.benchmark_result("demo", root=tmp_path) == {"runs": [1, 2]}
+    with pytest.raises(FileNotFoundError, match="name='other'"):
+        book.benchmark_result("other", root=tmp_path)
+
+
+def test_benchmark_result_without_a_checkout_fetches_the_same_file_from_github(tmp_path, monkeypatch):
+    import io
+    import urllib.request
+
+    seen = []
+
+    def fake_urlopen(url, timeout):
+        seen.append(url)
+        return io.BytesIO(b'{"seed": 42}')
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    assert book.benchmark_result("demo", branch="dev", root=tmp_path) == {"seed": 42}
+    assert seen == ["https://raw.githubusercontent.com/cnn-course/cnn-course/dev/benchmarks/results/demo.json"]
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "demo.json"])
+def test_benchmark_result_rejects_paths(name):
+    with pytest.raises(ValueError, match="name="):
+        book.benchmark_result(name)
+
+
+def test_the_committed_frontier_result_is_found_and_complete():
+    record = book.benchmark_result("mnist_frontier")  # what chapter 9 loads
+    assert not record["quick"]
+    budgets = {r["budget_seconds"] for r in record["runs"]}
+    for recipe in ("baseline", "ours"):
+        assert {r["budget_seconds"] for r in record["runs"] if r["recipe"] == recipe and r["seed"] == record["seed"]} \
+            == budgets
+    assert len(record["seed_statistics"]["seeds"]) >= 3
