@@ -7,8 +7,8 @@ For each budget (default 2, 5, 10 and 20 minutes of training), in one run on one
   (``budget.TimeBudget``) and keeps its last weights, i.e. its epochs are scaled to the budget;
 * **ours** (``mnist.our_model``, AdamW, batch 128, augmentation), with its one-cycle schedule sized to the
   budget: on a throw-away copy, the fixed cost of a fit call (tracing its training function) and one training
-  step are timed (``budget.seconds_per_step``), the budget less that fixed cost is turned into a number of
-  steps (``budget.plan_steps``), the schedule anneals over exactly those steps and ``budget.StepLimit`` stops
+  step are timed (``budget.calibrate``), the budget less that fixed cost is turned into a number of
+  steps (``Calibration.plan``), the schedule anneals over exactly those steps and ``budget.StepLimit`` stops
   the fit on the last one (``TimeBudget`` at 1.25 × the budget is only a safety net).
 
 Then our recipe again at the largest budget with more seeds (default 43 and 44, besides the frontier's 42),

@@ -5,9 +5,13 @@ elapsed, checked after every batch, so that two recipes can be compared at the s
 (for example a network from random weights given the time a fine-tuning run took).
 
 A schedule that anneals (one-cycle, cosine) must know in advance how many optimizer steps it has: stopping it
-early leaves the learning rate high. :func:`seconds_per_step` measures a model's training step on this machine,
-:func:`plan_steps` turns a budget in seconds (or in epochs) into a number of steps that fits it, and
-:class:`StepLimit` stops ``fit`` after exactly that many steps, so the schedule ends when the budget does.
+early leaves the learning rate high. :func:`calibrate` times, on a throw-away copy of a model, the fixed cost
+of a ``fit`` call, one training step and one validation pass on this machine (:func:`seconds_per_step` times
+the step); :meth:`Calibration.plan` (or :func:`plan_steps`, and :func:`plan_epochs` for a budget in epochs)
+turns the budget into a number of steps that fits it, and :class:`StepLimit` stops ``fit`` after exactly that
+many steps, so the schedule ends when the budget does. A machine that slows down during the run makes it
+overrun: the plan rests on the speed measured before it. :func:`frontier_rows` and :func:`frontier_figure` read
+the results of ``benchmarks/mnist_frontier.py``.
 
 Units: seconds of wall time throughout.
 """
